@@ -1,0 +1,5 @@
+import sys
+
+from goinspect.cli import main
+
+sys.exit(main())
