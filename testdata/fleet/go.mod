@@ -1,0 +1,3 @@
+module goinspect.test/fleet
+
+go 1.21
