@@ -147,6 +147,11 @@ class Profile:
     drop_frames: str = ""
     keep_frames: str = ""
     default_sample_type: str = ""
+    #: Set for ``?debug=1`` text profiles symbolized through the executable. ``go tool pprof``
+    #: symbolizes that form with debug/gosym, which names a PC by its physical function and the
+    #: innermost file:line, with no inlined frames. Reports that must agree with pprof read a
+    #: location as ONE frame: ``lines[-1].function`` at ``lines[0]``'s file and line.
+    fold_inlined: bool = False
 
     def sample_index(self, name: str | None) -> int:
         """Resolve a sample type name (or a number) the way ``pprof -sample_index`` does.
