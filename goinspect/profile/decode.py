@@ -1,0 +1,543 @@
+"""Decode ``profile.proto`` bytes into a columnar ``Profile``, fast.
+
+A heap profile taken at ``MemProfileRate=1`` has hundreds of thousands of
+samples; building one Python object per sample (or per frame) would take
+longer than ``go tool pprof`` needs for the whole report. So decoding is
+split by what the data looks like:
+
+* one light Python pass over the *top-level* fields records the byte span of
+  every sample and collects the other fields (strings, functions, locations,
+  mappings: thousands, not millions);
+* the other fields are parsed by the generated ``profile_pb2`` module;
+* the samples are decoded column-wise with numpy: their fields are stepped
+  through for all samples at once, and the packed (or unpacked) varints of
+  ``location_id`` and ``value`` are decoded in bulk, chunk by chunk, straight
+  into the ``Samples`` arrays.
+
+Every reference is resolved and checked on the way (see ``validate``), so a
+``Profile`` that comes out is consistent, and anything else is a ProfileError
+that names the defect.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from goinspect.errors import ProfileError
+from goinspect.profile import profile_pb2, validate
+from goinspect.profile.model import (
+    Function,
+    Label,
+    LabelColumn,
+    Line,
+    Location,
+    Mapping,
+    Profile,
+    Samples,
+    ValueType,
+)
+
+# Wire types (protobuf encoding).
+_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+# Top-level Profile fields and the wire types they may use; 13 (comment) may be packed or not.
+_TOP_WIRE = {1: (_LEN,), 2: (_LEN,), 3: (_LEN,), 4: (_LEN,), 5: (_LEN,), 6: (_LEN,), 7: (_VARINT,),
+             8: (_VARINT,), 9: (_VARINT,), 10: (_VARINT,), 11: (_LEN,), 12: (_VARINT,),
+             13: (_VARINT, _LEN), 14: (_VARINT,), 15: (_VARINT,)}
+_SAMPLE_TAG = (2 << 3) | _LEN  # 0x12
+# Bytes of packed varints decoded per numpy step: bounds the temporaries (about 10x this).
+_CHUNK_BYTES = 1 << 19
+# Shared stand-in for a Line without a function (pprof allows function_id 0).
+NO_FUNCTION = Function(id=0, name="")
+
+
+def decode(data: bytes, name: str) -> Profile:
+    """Decode uncompressed ``profile.proto`` bytes; ``name`` is used in error messages."""
+    if not data:
+        raise ProfileError(f"{name} is empty: no profile data")
+    spans, rest = _scan_top_level(data, name)
+    pb = profile_pb2.Profile()
+    try:
+        pb.ParseFromString(rest)
+    except DecodeError as e:
+        raise ProfileError(f"{name} is truncated or corrupt: {e}") from None
+    del rest
+    tables = _Tables.build(pb, name)
+    samples = _decode_samples(np.frombuffer(data, dtype=np.uint8), spans, tables, name)
+    strings = tables.strings
+    s = lambda i, what: validate.string_at(strings, i, what, name)  # noqa: E731
+    return Profile(
+        sample_types=tables.sample_types,
+        samples=samples,
+        locations=tables.locations,
+        functions=tables.functions,
+        mappings=tables.mappings,
+        period_type=_value_type(pb.period_type, strings, "period_type", name) if pb.HasField("period_type") else None,
+        period=pb.period,
+        time_nanos=pb.time_nanos,
+        duration_nanos=pb.duration_nanos,
+        comments=[s(c, f"comment {i}") for i, c in enumerate(pb.comment)],
+        drop_frames=s(pb.drop_frames, "drop_frames"),
+        keep_frames=s(pb.keep_frames, "keep_frames"),
+        default_sample_type=s(pb.default_sample_type, "default_sample_type"),
+    )
+
+
+# -- top level ----------------------------------------------------------------------------
+
+
+def _scan_top_level(data: bytes, name: str) -> tuple[np.ndarray, bytes]:
+    """Byte spans ``(start, end)`` of every sample message, and the other fields' bytes joined.
+
+    The one Python loop over the input; it touches each top-level field once
+    and is specialised for the common sample header (tag 0x12, 1-2 byte length).
+    """
+    n = len(data)
+    starts = array("q")
+    ends = array("q")
+    rest: list[bytes] = []
+    rest_start = 0
+    pos = 0
+    try:
+        while pos < n:
+            if data[pos] == _SAMPLE_TAG:
+                p = pos + 1
+                length = data[p]
+                if length < 0x80:
+                    p += 1
+                else:
+                    length, p = _varint(data, p)
+                end = p + length
+                if end > n:
+                    raise _Truncated(pos)
+                if rest_start < pos:
+                    rest.append(data[rest_start:pos])
+                starts.append(p)
+                ends.append(end)
+                pos = rest_start = end
+                continue
+            tag, p = _varint(data, pos)
+            field, wire = tag >> 3, tag & 7
+            if wire == _VARINT:
+                _, p = _varint(data, p)
+            elif wire == _LEN:
+                length, p = _varint(data, p)
+                p += length
+            elif wire == _I64:
+                p += 8
+            elif wire == _I32:
+                p += 4
+            else:
+                raise _Corrupt(pos, f"field {field} has invalid wire type {wire}")
+            if field == 0:
+                raise _Corrupt(pos, "field number 0")
+            if field in _TOP_WIRE and wire not in _TOP_WIRE[field]:
+                raise _Corrupt(pos, f"field {field} of Profile has wire type {wire}")
+            if p > n:
+                raise _Truncated(pos)
+            pos = p
+    except IndexError:
+        raise _explain(data, _Truncated(pos), name) from None
+    except (_Truncated, _Corrupt) as e:
+        raise _explain(data, e, name) from None
+    if rest_start < n:
+        rest.append(data[rest_start:n])
+    spans = np.empty((len(starts), 2), dtype=np.int64)
+    spans[:, 0] = np.frombuffer(starts, dtype=np.int64)
+    spans[:, 1] = np.frombuffer(ends, dtype=np.int64)
+    return spans, b"".join(rest)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = 0
+    shift = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise _Corrupt(pos, "a varint longer than 10 bytes")
+
+
+class _Truncated(Exception):
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+
+class _Corrupt(Exception):
+    def __init__(self, pos: int, what: str) -> None:
+        self.pos = pos
+        self.what = what
+
+
+def _explain(data: bytes, e: Exception, name: str) -> ProfileError:
+    """Tell 'this is not a profile at all' from 'this profile is damaged'."""
+    head = bytes(data[:64]).lstrip()
+    if head[:1] in (b"{", b"["):
+        return ProfileError(f"{name}: not a pprof profile: it looks like JSON")
+    if head[:1] == b"<":
+        return ProfileError(f"{name}: not a pprof profile: it looks like HTML or XML")
+    if _looks_textual(data):
+        return ProfileError(f"{name}: not a pprof profile: it is text, and not the legacy heap profile format")
+    if not _starts_like_profile(data):
+        return ProfileError(f"{name}: not a pprof profile: its first bytes are not a profile.proto field")
+    if isinstance(e, _Truncated):
+        return ProfileError(f"{name} is truncated: the field at byte {e.pos} runs past the end of the data "
+                            f"({len(data)} bytes)")
+    return ProfileError(f"{name} is corrupt: {e.what} at byte {e.pos}")  # type: ignore[attr-defined]
+
+
+def _looks_textual(data: bytes) -> bool:
+    head = bytes(data[:512])
+    if not head:
+        return False
+    printable = sum(1 for b in head if 32 <= b < 127 or b in (9, 10, 13))
+    return printable / len(head) > 0.95
+
+
+def _starts_like_profile(data: bytes) -> bool:
+    """Does the first byte start a known Profile field with its proper wire type?"""
+    tag = data[0]
+    return tag < 0x80 and (tag >> 3) in _TOP_WIRE and (tag & 7) in _TOP_WIRE[tag >> 3]
+
+
+# -- tables -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tables:
+    strings: list[str]
+    sample_types: list[ValueType]
+    mappings: list[Mapping]
+    functions: list[Function]
+    locations: list[Location]
+    location_ids: np.ndarray  # (len(locations),) uint64, in table order
+
+    @classmethod
+    def build(cls, pb: profile_pb2.Profile, name: str) -> _Tables:
+        strings = list(pb.string_table)
+        validate.check_string_table(strings, name)
+        s = lambda i, what: validate.string_at(strings, i, what, name)  # noqa: E731
+        sample_types = [_value_type(vt, strings, f"sample_type {i}", name) for i, vt in enumerate(pb.sample_type)]
+
+        mappings = [
+            Mapping(id=m.id, start=m.memory_start, limit=m.memory_limit, offset=m.file_offset,
+                    file=s(m.filename, f"mapping {m.id} filename"), build_id=s(m.build_id, f"mapping {m.id} build_id"),
+                    has_functions=m.has_functions, has_filenames=m.has_filenames,
+                    has_line_numbers=m.has_line_numbers, has_inline_frames=m.has_inline_frames)
+            for m in pb.mapping
+        ]
+        mapping_pos = validate.index_ids("mapping", (m.id for m in mappings), name)
+
+        functions = [
+            Function(id=f.id, name=s(f.name, f"function {f.id} name"),
+                     system_name=s(f.system_name, f"function {f.id} system_name"),
+                     filename=s(f.filename, f"function {f.id} filename"), start_line=f.start_line)
+            for f in pb.function
+        ]
+        function_pos = validate.index_ids("function", (f.id for f in functions), name)
+
+        locations = []
+        for loc in pb.location:
+            mapping = None
+            if loc.mapping_id:
+                if loc.mapping_id not in mapping_pos:
+                    raise ProfileError(f"{name}: location {loc.id} refers to mapping {loc.mapping_id}, which does not exist")
+                mapping = mappings[mapping_pos[loc.mapping_id]]
+            lines = []
+            for ln in loc.line:
+                if ln.function_id == 0:
+                    function = NO_FUNCTION
+                elif ln.function_id in function_pos:
+                    function = functions[function_pos[ln.function_id]]
+                else:
+                    raise ProfileError(
+                        f"{name}: location {loc.id} refers to function {ln.function_id}, which does not exist"
+                    )
+                lines.append(Line(function=function, line=ln.line, column=ln.column))
+            locations.append(Location(id=loc.id, address=loc.address, mapping=mapping, lines=tuple(lines),
+                                      is_folded=loc.is_folded))
+        validate.index_ids("location", (loc.id for loc in locations), name)
+        location_ids = np.fromiter((loc.id for loc in locations), dtype=np.uint64, count=len(locations))
+        return cls(strings, sample_types, mappings, functions, locations, location_ids)
+
+
+def _value_type(vt: profile_pb2.ValueType, strings: list[str], what: str, name: str) -> ValueType:
+    return ValueType(type=validate.string_at(strings, vt.type, f"{what} type", name),
+                     unit=validate.string_at(strings, vt.unit, f"{what} unit", name))
+
+
+# -- samples ------------------------------------------------------------------------------
+
+
+def _decode_samples(buf: np.ndarray, spans: np.ndarray, tables: _Tables, name: str) -> Samples:
+    n = len(spans)
+    n_types = len(tables.sample_types)
+    if n and n_types == 0:
+        raise ProfileError(f"{name}: it has {n} samples but no sample types")
+    fields = _step_fields(buf, spans, (1, 2, 3), "sample", name)
+    convert, loc_dtype = _location_converter(tables.location_ids)
+    locs, id_counts = _decode_varint_spans(buf, fields[1], n, "sample", "location id", name, convert, loc_dtype)
+    values, value_counts = _decode_varint_spans(buf, fields[2], n, "sample", "value", name, _as_int64, np.int64)
+    validate.check_value_counts(value_counts, n_types, name)
+    loc_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(id_counts, out=loc_offsets[1:])
+    num_labels, other_labels = _decode_labels(buf, fields[3], n, tables.strings, name)
+    return Samples(values=values.reshape(n, n_types), loc_offsets=loc_offsets, locs=locs,
+                   num_labels=num_labels, other_labels=other_labels)
+
+
+def _step_fields(buf: np.ndarray, spans: np.ndarray, wanted: tuple[int, ...], kind: str, name: str
+                 ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Walk the fields of many small messages at once.
+
+    Each round reads one field of every message that still has bytes left, so
+    the number of rounds is the largest field count of any message (3-4 for
+    a Go heap sample), not the number of messages. Returns, per wanted field
+    number, ``(message index, payload start, payload end, wire type)`` of
+    every occurrence, in input order. An unpacked varint's "payload" is the
+    varint itself, so packed and unpacked repeated fields decode alike.
+    """
+    cur = spans[:, 0].copy()
+    end = spans[:, 1]
+    which = np.arange(len(spans), dtype=np.int64)
+    found: dict[int, list[tuple[np.ndarray, ...]]] = {f: [] for f in wanted}
+    while len(which):
+        tag, p = _varints_at(buf, cur, end, kind, which, name)
+        field = (tag >> np.uint64(3)).astype(np.int64)
+        wire = (tag & np.uint64(7)).astype(np.int64)
+        payload_start = p.copy()
+        payload_end = p.copy()
+        is_len = wire == _LEN
+        is_var = wire == _VARINT
+        if is_len.any():
+            length, after = _varints_at(buf, p[is_len], end[is_len], kind, which[is_len], name)
+            payload_start[is_len] = after
+            payload_end[is_len] = after + length.astype(np.int64)
+            if (length > np.uint64(1 << 40)).any():
+                _raise_at(which[is_len][length > np.uint64(1 << 40)], kind, "has a field longer than the profile", name)
+        if is_var.any():
+            _, after = _varints_at(buf, p[is_var], end[is_var], kind, which[is_var], name)
+            payload_end[is_var] = after
+        payload_end[wire == _I64] += 8
+        payload_end[wire == _I32] += 4
+        bad_wire = ~(is_len | is_var | (wire == _I64) | (wire == _I32))
+        if bad_wire.any():
+            i = int(np.argmax(bad_wire))
+            _raise_at(which[i:i + 1], kind, f"has a field with invalid wire type {int(wire[i])}", name)
+        if (field == 0).any():
+            _raise_at(which[field == 0], kind, "has a field numbered 0", name)
+        over = payload_end > end
+        if over.any():
+            _raise_at(which[over], kind, "has a field that runs past its end (truncated or corrupt)", name)
+        for f in wanted:
+            sel = field == f
+            if sel.any():
+                found[f].append((which[sel], payload_start[sel], payload_end[sel], wire[sel]))
+        cur = payload_end
+        more = cur < end
+        which, cur, end = which[more], cur[more], end[more]
+    out = {}
+    for f, parts in found.items():
+        if parts:
+            cols = [np.concatenate([part[k] for part in parts]) for k in range(4)]
+            order = np.argsort(cols[1], kind="stable")  # input order: messages never overlap
+            out[f] = tuple(c[order] for c in cols)
+        else:
+            empty = np.zeros(0, dtype=np.int64)
+            out[f] = (empty, empty, empty, empty)
+    return out  # type: ignore[return-value]
+
+
+def _varints_at(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray, kind: str, which: np.ndarray, name: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The varint starting at each ``pos`` (not reaching ``limit``): values and the positions after them."""
+    if (pos >= limit).any():
+        _raise_at(which[pos >= limit], kind, "ends in the middle of a field (truncated or corrupt)", name)
+    b = buf[pos]
+    value = (b & 0x7F).astype(np.uint64)
+    after = pos + 1
+    more = np.flatnonzero(b >= 0x80)
+    shift = 7
+    while len(more):
+        if shift >= 70:
+            _raise_at(which[more], kind, "has a varint longer than 10 bytes", name)
+        p = after[more]
+        short = p >= limit[more]
+        if short.any():
+            _raise_at(which[more][short], kind, "ends in the middle of a varint (truncated or corrupt)", name)
+        b = buf[p]
+        value[more] |= (b & 0x7F).astype(np.uint64) << np.uint64(shift)
+        after[more] = p + 1
+        more = more[b >= 0x80]
+        shift += 7
+    return value, after
+
+
+def _raise_at(which: np.ndarray, kind: str, what: str, name: str):
+    raise ProfileError(f"{name}: {kind} {int(which.min())} {what}")
+
+
+def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, kind: str, field: str,
+                         name: str, convert: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+                         out_dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the varints of every occurrence of a repeated scalar field.
+
+    ``convert`` maps a chunk of raw uint64 values to ``out_dtype`` and
+    returns a mask of invalid values (or None), e.g. unknown location ids.
+    Returns all converted values (message order, then field order) and the
+    number of values per message. Works chunk by chunk into an array grown in
+    place, so temporaries stay small whatever the profile size.
+    """
+    which, start, end, wire = occurrences
+    bad_wire = (wire != _LEN) & (wire != _VARINT)
+    if bad_wire.any():
+        i = int(np.argmax(bad_wire))
+        raise ProfileError(f"{name}: {kind} {int(which[i])} has {field} with wire type {int(wire[i])}")
+    lengths = end - start
+    counts = np.zeros(n, dtype=np.int64)
+    cum = np.concatenate(([0], np.cumsum(lengths)))
+    out = _Grow(out_dtype, int(cum[-1]) // 2 + 16)
+    first = 0
+    while first < len(start):
+        last = max(int(np.searchsorted(cum, cum[first] + _CHUNK_BYTES, side="right")) - 1, first + 1)
+        st, ln, owner = start[first:last], lengths[first:last], which[first:last]
+        offsets = cum[first:last] - cum[first]
+        size = int(cum[last] - cum[first])
+        # Every payload byte of this chunk, in order.
+        b = buf[np.repeat(st - offsets, ln) + np.arange(size, dtype=np.int64)]
+        stops = np.flatnonzero(b < 0x80)
+        span_last = offsets + ln - 1
+        nonempty = ln > 0
+        ends_ok = b[span_last[nonempty]] < 0x80
+        if not ends_ok.all():
+            _raise_at(owner[nonempty][~ends_ok], kind, f"has a {field} field that ends in the middle of a varint", name)
+        begins = np.empty_like(stops)
+        begins[:1] = 0
+        begins[1:] = stops[:-1] + 1
+        widths = stops - begins + 1
+        value = (b[begins] & 0x7F).astype(np.uint64)
+        for k in range(1, int(widths.max()) if len(widths) else 0):
+            if k >= 10:
+                _raise_at(owner, kind, f"has a {field} varint longer than 10 bytes", name)
+            sel = np.flatnonzero(widths > k)
+            value[sel] |= (b[begins[sel] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        del b, begins, widths
+        per_span = np.searchsorted(stops, span_last, side="right") - np.searchsorted(stops, offsets, side="left")
+        per_span[~nonempty] = 0
+        converted, invalid = convert(value)
+        if invalid is not None and invalid.any():
+            j = int(np.argmax(invalid))
+            i = int(np.repeat(owner, per_span)[j])
+            raise ProfileError(f"{name}: {kind} {i} refers to {field} {int(value[j])}, which does not exist")
+        out.append(converted)
+        counts += np.bincount(owner, weights=per_span, minlength=n).astype(np.int64)
+        first = last
+    return out.finish(), counts
+
+
+class _Grow:
+    """An array appended to in place: numpy's resize reallocs, so growing never holds two copies."""
+
+    def __init__(self, dtype: type, capacity: int) -> None:
+        self.a = np.empty(max(capacity, 16), dtype=dtype)
+        self.n = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        need = self.n + len(chunk)
+        if need > len(self.a):
+            self.a.resize(max(need, len(self.a) * 3 // 2), refcheck=False)
+        self.a[self.n:need] = chunk
+        self.n = need
+
+    def finish(self) -> np.ndarray:
+        self.a.resize(self.n, refcheck=False)
+        return self.a
+
+
+def _location_converter(location_ids: np.ndarray) -> tuple[Callable, type]:
+    """A ``convert`` for ``_decode_varint_spans``: location ids to positions in ``Profile.locations``."""
+    n_loc = len(location_ids)
+    dtype = np.uint8 if n_loc <= 1 << 8 else np.uint16 if n_loc <= 1 << 16 else np.uint32
+    max_id = int(location_ids.max()) if n_loc else 0
+    if max_id <= 4 * n_loc + 1024:
+        table = np.full(max_id + 2, -1, dtype=np.int64)
+        table[location_ids.astype(np.int64)] = np.arange(n_loc)
+
+        def convert(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            idx = table[np.minimum(ids, np.uint64(max_id + 1)).astype(np.int64)]
+            return idx.astype(dtype), idx < 0
+    else:
+        order = np.argsort(location_ids)
+        sorted_ids = location_ids[order]
+
+        def convert(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pos = np.minimum(np.searchsorted(sorted_ids, ids), n_loc - 1)
+            return order[pos].astype(dtype), sorted_ids[pos] != ids
+    return convert, dtype
+
+
+def _as_int64(values: np.ndarray) -> tuple[np.ndarray, None]:
+    return values.view(np.int64), None
+
+
+def _decode_labels(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, strings: list[str], name: str
+                   ) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
+    """Numeric labels become one column per key; string labels and repeated keys go to ``other_labels``."""
+    which, start, end, wire = occurrences
+    if not len(which):
+        return {}, {}
+    if np.any(wire != _LEN):
+        i = int(np.argmax(wire != _LEN))
+        raise ProfileError(f"{name}: sample {int(which[i])} has a label with wire type {int(wire[i])}")
+    spans = np.stack([start, end], axis=1)
+    fields = _step_fields(buf, spans, (1, 2, 3, 4), "label of sample", name)
+    cols = {}
+    for f in (1, 2, 3, 4):
+        owner, st, en, wt = fields[f]
+        col = np.zeros(len(which), dtype=np.int64)
+        if len(owner):
+            if np.any(wt != _VARINT):
+                i = int(owner[np.argmax(wt != _VARINT)])
+                raise ProfileError(f"{name}: sample {int(which[i])} has a label field with wire type {int(wt[np.argmax(wt != _VARINT)])}")
+            v, _ = _varints_at(buf, st, en, "label of sample", owner, name)
+            col[owner] = v.view(np.int64)  # proto3: the last occurrence wins
+        cols[f] = col
+    key, strx, num, unit = cols[1], cols[2], cols[3], cols[4]
+    n_strings = len(strings)
+    for what, arr in (("key", key), ("value", strx), ("unit", unit)):
+        bad = np.flatnonzero((arr < 0) | (arr >= n_strings))
+        if len(bad):
+            raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
+                               f"{int(arr[bad[0]])}, but the string table has {n_strings} entries")
+    numeric = (strx == 0) & ((num != 0) | (unit != 0))
+    textual = strx != 0
+    other = textual.copy()
+    num_labels: dict[str, LabelColumn] = {}
+    for k in np.unique(key[numeric]):
+        sel = np.flatnonzero(numeric & (key == k))
+        owners = which[sel]
+        units, unit_counts = np.unique(unit[sel], return_counts=True)
+        col_unit = int(units[np.argmax(unit_counts)])
+        uniq, per_owner = np.unique(owners, return_counts=True)
+        repeated = np.isin(owners, uniq[per_owner > 1])
+        to_column = ~repeated & (unit[sel] == col_unit)
+        other[sel[~to_column]] = True
+        values = np.zeros(n, dtype=np.int64)
+        present = np.zeros(n, dtype=bool)
+        values[owners[to_column]] = num[sel[to_column]]
+        present[owners[to_column]] = True
+        num_labels[strings[int(k)]] = LabelColumn(values=values, present=present, unit=strings[col_unit])
+    other_labels: dict[int, list[Label]] = {}
+    for i in np.flatnonzero(other):
+        label = (Label(key=strings[key[i]], str=strings[strx[i]]) if strx[i] != 0 else
+                 Label(key=strings[key[i]], num=int(num[i]), num_unit=strings[unit[i]]))
+        other_labels.setdefault(int(which[i]), []).append(label)
+    return num_labels, {i: tuple(labels) for i, labels in other_labels.items()}
