@@ -1,0 +1,169 @@
+"""Swiss-table Go maps, Go ≥ 1.24 (``internal/runtime/maps``).
+
+Mirrors ``internal/runtime/maps/{map,table,group}.go`` and the group type the
+compiler builds in ``cmd/compile/internal/reflectdata/map.go: MapGroupType``
+(``SwissMapGroupType`` in 1.24/1.25). Sizes are for 64-bit targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from goinspect.model.sizeclasses import PTR_SIZE, for_version
+from goinspect.model.version import GoVersion
+
+# internal/abi/map_swiss.go (1.24/1.25), internal/abi/map.go (1.26+): MapGroupSlots = 8.
+GROUP_SLOTS = 8
+# internal/abi: MapMaxKeyBytes, MapMaxElemBytes — bigger keys/elems are stored through a pointer.
+MAX_KEY_BYTES = 128
+MAX_ELEM_BYTES = 128
+# internal/runtime/maps/group.go: ctrlGroup is one uint64, a control byte per slot.
+CTRL_WORD = 8
+# internal/runtime/maps/group.go: maxAvgGroupLoad = 7 (7/8 maximum load).
+MAX_AVG_GROUP_LOAD = 7
+# internal/runtime/maps/table.go: maxTableCapacity = 1024 slots; a full table splits in two.
+MAX_TABLE_CAPACITY = 1024
+# internal/runtime/maps/map.go: Map{used uint64; seed uintptr; dirPtr unsafe.Pointer; dirLen int;
+# globalDepth, globalShift, writing uint8; [tombstonePossible bool (1.25+)]; clearSeq uint64} = 48 bytes.
+MAP_SIZE = 48
+# internal/runtime/maps/table.go: table{used, capacity, growthLeft uint16; localDepth uint8; index int;
+# groups groupsReference{data unsafe.Pointer; lengthMask uint64}} = 32 bytes.
+TABLE_SIZE = 32
+
+
+def _align_of(size: int) -> int:
+    """Alignment of a type of ``size`` bytes when the caller does not say (scalars and arrays of them)."""
+    a = 1
+    while a < 8 and size % (a * 2) == 0:
+        a *= 2
+    return a
+
+
+def _align_up(n: int, a: int) -> int:
+    return -(-n // a) * a
+
+
+@dataclass(frozen=True, slots=True)
+class GroupType:
+    key_size: int
+    elem_size: int
+    indirect_key: bool
+    indirect_elem: bool
+    slot_size: int
+    elem_offset: int
+    size: int
+    noscan: bool
+
+
+def group_type(key_size: int, elem_size: int, key_pointers: bool = False, elem_pointers: bool = False,
+               key_align: int | None = None, elem_align: int | None = None) -> GroupType:
+    """Group layout: ``struct{ctrl uint64; slots [8]struct{key K; elem V}}``, laid out as
+    ``cmd/compile/internal/types/size.go: CalcStructSize`` does (a struct ending in a
+    zero-size field gets one byte of padding before rounding to its alignment)."""
+    ik = key_size > MAX_KEY_BYTES
+    ie = elem_size > MAX_ELEM_BYTES
+    k, ka = (PTR_SIZE, PTR_SIZE) if ik else (key_size, key_align or _align_of(key_size))
+    e, ea = (PTR_SIZE, PTR_SIZE) if ie else (elem_size, elem_align or _align_of(elem_size))
+    elem_off = _align_up(k, ea)
+    slot = elem_off + e
+    if slot > 0 and e == 0:
+        slot += 1
+    slot = _align_up(slot, max(ka, ea))
+    size = CTRL_WORD + GROUP_SLOTS * slot
+    if slot == 0:
+        size += 1
+    size = _align_up(size, 8)
+    noscan = not (key_pointers or elem_pointers or ik or ie)
+    return GroupType(key_size, elem_size, ik, ie, slot, elem_off, size, noscan)
+
+
+def _align_up_pow2(n: int) -> int:
+    """``alignUpPow2``: the next power of two >= n."""
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """What ``make(map[K]V, hint)`` builds: directory length, and each table's capacity."""
+
+    small: bool  # no directory: one group or nothing (hint <= 8)
+    dir_len: int
+    global_depth: int
+    table_capacity: int  # slots per table (all equal after make)
+
+    @property
+    def tables(self) -> int:
+        return self.dir_len
+
+    @property
+    def capacity(self) -> int:
+        return self.dir_len * self.table_capacity
+
+
+def table_capacity_for(capacity: int) -> int:
+    """``newTable``: capacity clamped to >= 8 and rounded up to a power of two."""
+    if capacity > MAX_TABLE_CAPACITY:
+        raise ValueError("initial table capacity too large")
+    return _align_up_pow2(max(capacity, GROUP_SLOTS))
+
+
+def layout_for_hint(hint: int) -> Layout:
+    """``maps.NewMap``: hint <= 8 allocates nothing; otherwise a directory of 2^k tables sized for hint*8/7 slots."""
+    if hint <= GROUP_SLOTS:
+        return Layout(True, 0, 0, 0)
+    target = hint * GROUP_SLOTS // MAX_AVG_GROUP_LOAD
+    dir_size = _align_up_pow2(-(-target // MAX_TABLE_CAPACITY))
+    return Layout(False, dir_size, dir_size.bit_length() - 1, table_capacity_for(target // dir_size))
+
+
+def max_growth_left(capacity: int) -> int:
+    """``table.maxGrowthLeft``: inserts a fresh table takes before it must grow."""
+    if capacity <= GROUP_SLOTS:
+        return capacity - 1
+    return capacity * MAX_AVG_GROUP_LOAD // GROUP_SLOTS
+
+
+def group_array_block(groups: int, gt: GroupType, version: str | GoVersion | None = None) -> int:
+    """Block of ``newGroups``: ``newarray(typ.Group, groups)``."""
+    return for_version(version).block_size(groups * gt.size, gt.noscan)
+
+
+def table_block(version: str | GoVersion | None = None) -> int:
+    """Block of the ``&table{}`` that ``newTable`` allocates."""
+    return for_version(version).block_size(TABLE_SIZE, False)
+
+
+def header_block(version: str | GoVersion | None = None) -> int:
+    """Block of ``new(Map)`` (makemap / makemap_small)."""
+    return for_version(version).block_size(MAP_SIZE, False)
+
+
+def directory_block(dir_len: int, version: str | GoVersion | None = None) -> int:
+    """Block of ``make([]*table, dirLen)`` (NewMap, growToTable, installTableSplit)."""
+    return for_version(version).block_size(dir_len * PTR_SIZE, False)
+
+
+def group_array_ladder(gt: GroupType, version: str | GoVersion | None = None) -> list[int]:
+    """Group-array blocks a table passes through: 1 group (small map), then tables of 2, 4, … 128 groups.
+
+    ``growToSmall`` allocates one group; ``growToTable`` a 16-slot table; ``rehash``
+    doubles a table up to 1024 slots (128 groups), after which ``split`` makes two
+    1024-slot tables: from there on every new group array has the same size.
+    """
+    return [group_array_block(g, gt, version) for g in (1, 2, 4, 8, 16, 32, 64, 128)]
+
+
+def tables_after_inserts(n: int) -> tuple[int, int]:
+    """Starting from an empty map: (number of tables, capacity of each when all are equal) after ``n`` inserts,
+    assuming hashes spread evenly. Exact below 1024 slots (a single table), an estimate above (splits depend on hashes)."""
+    if n <= GROUP_SLOTS:
+        return (0, GROUP_SLOTS if n else 0)
+    cap = 2 * GROUP_SLOTS
+    while cap < MAX_TABLE_CAPACITY and n > max_growth_left(cap):
+        cap *= 2
+    if n <= max_growth_left(cap):
+        return (1, cap)
+    tables = 1
+    while n > tables * max_growth_left(MAX_TABLE_CAPACITY):
+        tables *= 2
+    return (tables, MAX_TABLE_CAPACITY)

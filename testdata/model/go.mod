@@ -1,0 +1,3 @@
+module goinspect.test/model
+
+go 1.21
