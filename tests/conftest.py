@@ -53,6 +53,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("go_version", params, scope="session")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``allgo`` by hand (not via a go_version param) need ``--go-all``: skip them visibly otherwise."""
+    if config.getoption("--go-all"):
+        return
+    skip = pytest.mark.skip(reason="needs --go-all (extra Go toolchains)")
+    for item in items:
+        if item.get_closest_marker("allgo") and not _param_version(item):
+            item.add_marker(skip)
+
+
+def _param_version(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("go_version") if callspec else None
+
+
 def go_minor(version: str) -> tuple[int, int]:
     """(1, 23) for "1.23.9"."""
     major, minor = version.split(".")[:2]

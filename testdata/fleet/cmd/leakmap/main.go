@@ -27,7 +27,7 @@ func step(phase int) {
 	for i := 0; i < perStep; i++ {
 		nextID++
 		s := &session{id: nextID, user: rng.Int63n(1 << 20)} // site: leak_value_new
-		sessions[s.id] = s                                    // site: map_growth
+		sessions[s.id] = s                                   // site: map_growth
 	}
 }
 

@@ -70,11 +70,11 @@ func readMap(mt *MapTruth, hdr, typ unsafe.Pointer) {
 	}
 	if x := h.extra; x != nil {
 		header["mapextra"] = map[string]any{
-			"overflow":         hex(unsafe.Pointer(x.overflow)),
-			"oldoverflow":      hex(unsafe.Pointer(x.oldoverflow)),
-			"nextOverflow":     hex(x.nextOverflow),
-			"overflow_len":     lenOrNil(x.overflow),
-			"oldoverflow_len":  lenOrNil(x.oldoverflow),
+			"overflow":        hex(unsafe.Pointer(x.overflow)),
+			"oldoverflow":     hex(unsafe.Pointer(x.oldoverflow)),
+			"nextOverflow":    hex(x.nextOverflow),
+			"overflow_len":    lenOrNil(x.overflow),
+			"oldoverflow_len": lenOrNil(x.oldoverflow),
 		}
 	}
 	mt.Header = header
@@ -153,4 +153,11 @@ func countEvacuated(arr unsafe.Pointer, n, bucketSize uintptr) int {
 		}
 	}
 	return c
+}
+
+// Growing reports whether m is part-way through a grow (hmap.oldbuckets != nil).
+// Programs use it to stop writing at exactly that moment.
+func Growing[K comparable, V any](m map[K]V) bool {
+	h := *(**hmap)(unsafe.Pointer(&m))
+	return h != nil && h.oldbuckets != nil
 }

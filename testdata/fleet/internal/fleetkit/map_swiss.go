@@ -130,3 +130,7 @@ func countCtrl(data unsafe.Pointer, lengthMask uint64, groupSize uintptr) (live,
 	}
 	return live, tombstones
 }
+
+// Growing is always false for Swiss tables: they grow or split a table in one
+// step, so there is no half-evacuated state to get stuck in.
+func Growing[K comparable, V any](m map[K]V) bool { return false }

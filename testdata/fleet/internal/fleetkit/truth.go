@@ -178,3 +178,6 @@ type GroupsTruth struct {
 	Data       string `json:"data"`
 	LengthMask uint64 `json:"lengthMask"`
 }
+
+// Impl is "classic" or "swiss": the map implementation this binary was built with.
+func Impl() string { return mapImpl }

@@ -1,0 +1,53 @@
+// churn: bounded churn. Every step admits perStep requests, each with a fresh
+// payload, and retires the oldest so at most window stay in flight: lots is
+// allocated and dropped, while what is in use stays flat. main.batch is a
+// reused slice (truncated, appended to) whose capacity stops growing.
+package main
+
+import (
+	"math/rand"
+
+	"goinspect.test/fleet/internal/fleetkit"
+)
+
+const (
+	perStep     = 1000
+	window      = 2000
+	payloadSize = 1024
+)
+
+type request struct {
+	id      int64
+	payload []byte
+}
+
+var (
+	inflight = map[int64]*request{}
+	batch    []*request
+	nextID   int64
+	rng      = rand.New(rand.NewSource(3))
+)
+
+func step(phase int) {
+	batch = batch[:0]
+	for i := 0; i < perStep; i++ {
+		nextID++
+		r := &request{id: nextID}             // site: request_new
+		r.payload = make([]byte, payloadSize) // site: payload_make
+		r.payload[rng.Intn(payloadSize)] = 1
+		inflight[r.id] = r       // site: map_assign
+		batch = append(batch, r) // site: batch_append
+		if old := nextID - window; old > 0 {
+			delete(inflight, old)
+		}
+	}
+}
+
+func main() {
+	fleetkit.Map("main.inflight", &inflight)
+	fleetkit.Slice("main.batch", &batch)
+	fleetkit.Extra("per_step", func() any { return perStep })
+	fleetkit.Extra("window", func() any { return window })
+	fleetkit.Extra("payload_size", func() any { return payloadSize })
+	fleetkit.Run(step)
+}

@@ -1,0 +1,40 @@
+// ptrfreemap: a pointer-free map (map[int64]int64) with overflow buckets. Its
+// classic bucket type holds no pointers, so the GC does not scan the buckets
+// and the overflow buckets are kept alive only through hmap.extra.overflow,
+// which must be non-nil and list every one of them. Phase 1 fills fillN
+// counters; later phases only update existing keys (no new entries, no growth).
+package main
+
+import (
+	"math/rand"
+
+	"goinspect.test/fleet/internal/fleetkit"
+)
+
+const (
+	fillN   = 13 * (1 << 10) / 2
+	updates = 5000
+)
+
+var (
+	counters = map[int64]int64{}
+	rng      = rand.New(rand.NewSource(5))
+)
+
+func step(phase int) {
+	if phase == 1 {
+		for k := int64(0); k < fillN; k++ {
+			counters[k] = 0 // site: map_growth
+		}
+		return
+	}
+	for i := 0; i < updates; i++ {
+		counters[rng.Int63n(fillN)]++
+	}
+}
+
+func main() {
+	fleetkit.Map("main.counters", &counters)
+	fleetkit.Extra("fill_n", func() any { return fillN })
+	fleetkit.Run(step)
+}
