@@ -1,0 +1,1 @@
+"""Turning report data into text: units, percentages and aligned tables."""
