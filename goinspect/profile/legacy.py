@@ -27,6 +27,7 @@ import re
 import numpy as np
 
 from goinspect.errors import ProfileError
+from goinspect.profile import goexp
 from goinspect.profile.model import (
     Function,
     LabelColumn,
@@ -165,7 +166,8 @@ def scale_heap_sample(count: np.ndarray, size: np.ndarray, rate: int) -> tuple[n
 
     A block of ``avg`` bytes is sampled with probability ``1 - exp(-avg/rate)``; both
     numbers are divided by it and truncated to integers. Pairs with a zero count or a
-    zero size become (0, 0); a rate of 1 or less means no sampling.
+    zero size become (0, 0); a rate of 1 or less means no sampling. The truncation makes
+    the last bit of exp matter, hence Go's own exp (``goexp``).
     """
     count = np.asarray(count, dtype=np.int64)
     size = np.asarray(size, dtype=np.int64)
@@ -175,7 +177,7 @@ def scale_heap_sample(count: np.ndarray, size: np.ndarray, rate: int) -> tuple[n
     ok = (count != 0) & (size != 0)
     safe = np.where(ok, count, 1).astype(np.float64)
     avg = np.where(ok, size, 1).astype(np.float64) / safe
-    scale = 1.0 / (1.0 - np.exp(-avg / float(rate)))
+    scale = 1.0 / (1.0 - goexp.exp(-avg / float(rate)))
     c = np.where(ok, (count.astype(np.float64) * scale), 0.0).astype(np.int64)
     s = np.where(ok, (size.astype(np.float64) * scale), 0.0).astype(np.int64)
     return c, s

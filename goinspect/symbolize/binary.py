@@ -30,12 +30,12 @@ def open_executable(path: str) -> tuple[PcLnTab, Mapping]:
 @lru_cache(maxsize=8)
 def _open(path: str, _mtime: int, _size: int) -> tuple[PcLnTab, Mapping]:
     image = ElfImage(path)
+    table = PcLnTab(image)
     if image.is_pie:
         raise ProfileError(
             f"{path} is a position-independent executable; symbolizing ?debug=1 profiles needs a "
             "non-PIE build (the Go default on linux), because the text profile records no load address"
         )
-    table = PcLnTab(image)
     text = image.section(".text")
     assert text is not None  # PcLnTab checked it
     mapping = Mapping(
