@@ -1,0 +1,153 @@
+"""The protobuf decoder and encoder against ``go tool pprof`` on real fleet profiles.
+
+Ground truth is google/pprof's own parse of the same file (``go tool pprof -raw``
+of the toolchain that built the program): every sample's values, stack and
+``bytes`` label, and every location's address and functions must agree.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from goinspect.profile import profile_pb2
+from goinspect.profile.decode import decode
+from goinspect.profile.encode import encode, encode_raw
+from goinspect.profile.load import load_profile
+from goinspect.profile.model import Profile
+from goinspect.profile.validate import check_profile
+from pprof_raw import RawProfile, pprof, pprof_raw
+
+# (program, steps to advance): leakmap is the fleet's plain leak; manystacks has ~50k deep distinct stacks.
+PROGRAMS = [("leakmap", 3), ("manystacks", 1)]
+
+
+@pytest.fixture(scope="session")
+def real_profiles(fleet_service, tmp_path_factory, go_version) -> dict[str, Path]:
+    """gzip'd heap profiles served by fleet programs at MemProfileRate=1, saved to files."""
+    out = tmp_path_factory.mktemp(f"profiles-{go_version}")
+    paths = {}
+    for name, steps in PROGRAMS:
+        with fleet_service(name, memprofilerate=1) as svc:
+            svc.advance(steps)
+            paths[name] = out / f"{name}.pb.gz"
+            paths[name].write_bytes(svc.heap_profile())
+    return paths
+
+
+def assert_matches_pprof(p: Profile, raw: RawProfile) -> None:
+    assert [f"{t.type}/{t.unit}" for t in p.sample_types] == raw.sample_types
+    assert len(p.samples) == len(raw.samples)
+    assert p.samples.values.sum(axis=0).tolist() == raw.totals()
+    assert p.samples.values.tolist() == [s.values for s in raw.samples]
+    ids = np.array([loc.id for loc in p.locations], dtype=np.uint64)
+    for i, rs in enumerate(raw.samples):
+        assert ids[p.samples.stack(i)].tolist() == rs.location_ids, f"sample {i}"
+    labels = p.samples.num_labels["bytes"]
+    want_present = [("bytes" in s.labels) for s in raw.samples]
+    assert labels.present.tolist() == want_present
+    assert [int(v) for v, ok in zip(labels.values, labels.present) if ok] == [
+        int(s.labels["bytes"][0]) for s in raw.samples if "bytes" in s.labels
+    ]
+    assert len(p.locations) == len(raw.locations)
+    for loc in p.locations:
+        address, functions = raw.locations[loc.id]
+        assert loc.address == address
+        assert [line.function.name for line in loc.lines] == functions
+    # Go's writer emits exactly the functions its locations use.
+    assert {line.function.id for loc in p.locations for line in loc.lines} == {f.id for f in p.functions}
+
+
+def assert_same_profile(a: Profile, b: Profile) -> None:
+    """Field-by-field equality (dataclass == cannot compare numpy arrays)."""
+    assert a.sample_types == b.sample_types
+    assert a.locations == b.locations and a.functions == b.functions and a.mappings == b.mappings
+    assert (a.period_type, a.period, a.time_nanos, a.duration_nanos, a.comments, a.drop_frames, a.keep_frames,
+            a.default_sample_type) == (b.period_type, b.period, b.time_nanos, b.duration_nanos, b.comments,
+                                       b.drop_frames, b.keep_frames, b.default_sample_type)
+    sa, sb = a.samples, b.samples
+    assert np.array_equal(sa.values, sb.values) and sa.values.dtype == sb.values.dtype
+    assert np.array_equal(sa.loc_offsets, sb.loc_offsets)
+    assert np.array_equal(sa.locs, sb.locs) and sa.locs.dtype == sb.locs.dtype
+    assert sa.num_labels.keys() == sb.num_labels.keys()
+    for key in sa.num_labels:
+        ca, cb = sa.num_labels[key], sb.num_labels[key]
+        assert ca.unit == cb.unit and np.array_equal(ca.present, cb.present)
+        assert np.array_equal(ca.values[ca.present], cb.values[cb.present])
+    assert sa.other_labels == sb.other_labels
+
+
+@pytest.mark.parametrize("program", [name for name, _ in PROGRAMS])
+def test_decode_agrees_with_pprof_raw(real_profiles, toolchain, program):
+    path = real_profiles[program]
+    p = load_profile(str(path))
+    check_profile(p)
+    assert len(p.samples) > 0
+    assert_matches_pprof(p, pprof_raw(toolchain.go, path))
+
+
+def test_uncompressed_and_gzip_decode_alike(real_profiles, tmp_path):
+    path = real_profiles["leakmap"]
+    plain = tmp_path / "plain.pb"
+    plain.write_bytes(gzip.decompress(path.read_bytes()))
+    assert_same_profile(load_profile(str(plain)), load_profile(str(path)))
+
+
+@pytest.mark.parametrize("program", [name for name, _ in PROGRAMS])
+def test_encode_round_trip(real_profiles, toolchain, tmp_path, program):
+    """decode(encode(p)) == p, and pprof reads the encoded file exactly as it read the original."""
+    path = real_profiles[program]
+    p = load_profile(str(path))
+    encoded = tmp_path / "encoded.pb.gz"
+    encoded.write_bytes(encode(p))
+    assert_same_profile(decode(gzip.decompress(encoded.read_bytes()), "encoded"), p)
+    assert_matches_pprof(p, pprof_raw(toolchain.go, encoded))
+    for index in ("alloc_space", "inuse_objects"):
+        args = ("-top", "-nodecount=20", f"-sample_index={index}", "-unit=B", "-symbolize=none")
+        original = pprof(toolchain.go, *args, str(path)).splitlines()
+        again = pprof(toolchain.go, *args, str(encoded)).splitlines()
+        # Everything from the "Showing nodes accounting for ..." line on: totals and rows.
+        assert _from_showing(again) == _from_showing(original)
+
+
+def _from_showing(lines: list[str]) -> list[str]:
+    return lines[next(i for i, line in enumerate(lines) if line.startswith("Showing")):]
+
+
+def _unpacked(data: bytes) -> bytes:
+    """The same profile with every sample's location ids and values written unpacked (one field each)."""
+    pb = profile_pb2.Profile()
+    pb.ParseFromString(data)
+    samples = list(pb.sample)
+    del pb.sample[:]
+    out = bytearray(pb.SerializeToString())
+
+    def varint(v: int) -> bytes:
+        v &= (1 << 64) - 1
+        b = bytearray()
+        while v >= 0x80:
+            b.append((v & 0x7F) | 0x80)
+            v >>= 7
+        b.append(v)
+        return bytes(b)
+
+    for s in samples:
+        body = b"".join(b"\x08" + varint(i) for i in s.location_id)
+        body += b"".join(b"\x10" + varint(v) for v in s.value)
+        body += b"".join(b"\x1a" + varint(lab.ByteSize()) + lab.SerializeToString() for lab in s.label)
+        out += b"\x12" + varint(len(body)) + body
+    return bytes(out)
+
+
+def test_unpacked_repeated_fields_decode_like_packed(real_profiles):
+    """proto3 parsers must accept both encodings of repeated scalars; Go writes packed."""
+    data = gzip.decompress(real_profiles["leakmap"].read_bytes())
+    assert_same_profile(decode(_unpacked(data), "unpacked"), decode(data, "packed"))
+
+
+def test_encode_raw_is_what_encode_compresses(real_profiles):
+    p = load_profile(str(real_profiles["leakmap"]))
+    assert gzip.decompress(encode(p)) == encode_raw(p)
