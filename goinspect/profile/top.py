@@ -32,7 +32,8 @@ class TopReport:
     total: int
     shown: int  # summed flat of the rows shown
     dropped_nodes: int  # nodes under the cum cutoff
-    cutoff: int
+    cutoff: int  # |cum| below this is dropped: node_fraction of the summed flat values
+    node_fraction: float
     kept_nodes: int  # nodes left after the cutoff, before --nodecount
 
     @property
@@ -63,4 +64,5 @@ def top(agg: Aggregate, nodecount: int = 0, node_fraction: float = DEFAULT_NODE_
     rows = [TopRow(agg.nodes[i], int(agg.flat[i]), int(agg.cum[i]), INLINE_LABELS[int(agg.inline[i])], i)
             for i in order]
     return TopReport(rows=rows, total=agg.total, shown=sum(r.flat for r in rows),
-                     dropped_nodes=len(present) - len(kept), cutoff=cutoff, kept_nodes=len(kept))
+                     dropped_nodes=len(present) - len(kept), cutoff=cutoff,
+                     node_fraction=node_fraction, kept_nodes=len(kept))

@@ -95,7 +95,9 @@ def top_lines(profile: Profile, agg: Aggregate, report: TopReport, *, signed: bo
                  f"{fmt_value(total, unit, out_unit or None)} total")
     if total and report.dropped_nodes:
         noun = "node" if report.dropped_nodes == 1 else "nodes"
-        lines.append(f"Dropped {report.dropped_nodes} {noun} (cum <= {fmt_value(report.cutoff, unit, out_unit or None)})")
+        # pprof prints the fraction of the report total here, though it cut at that of the summed flat values.
+        shown_cutoff = abs(int(float(total) * report.node_fraction))
+        lines.append(f"Dropped {report.dropped_nodes} {noun} (cum <= {fmt_value(shown_cutoff, unit, out_unit or None)})")
     if total and report.truncated:
         lines.append(f"Showing top {len(report.rows)} nodes out of {report.kept_nodes}")
     header = ["flat", "flat%", "sum%", "cum", "cum%"]
