@@ -152,9 +152,9 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> bytes:
     _put_varints(out, (p + 1)[has], ids_payload[has].astype(np.uint64), w[has])
     id_start = p + 1 + w
     if len(ids):
-        excl = np.concatenate(([0], np.cumsum(id_width)[:-1]))
+        excl = np.concatenate(([0], np.cumsum(id_width)))  # byte offset of each frame, plus the end
         sample_of = np.repeat(np.arange(n), depth)
-        _put_varints(out, id_start[sample_of] + excl - excl[s.loc_offsets[:-1]][sample_of], ids, id_width)
+        _put_varints(out, id_start[sample_of] + excl[:-1] - excl[s.loc_offsets[:-1]][sample_of], ids, id_width)
     p = np.where(has, id_start + ids_payload, p)
 
     if n_types:
