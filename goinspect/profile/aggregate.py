@@ -322,3 +322,27 @@ def _inline_flags(table: NodeTable, loc_used: np.ndarray, loc_called: np.ndarray
     out[inlined & ~called] = INLINE_ALL
     out[inlined & called] = INLINE_PARTIAL
     return out
+
+
+def flat_all_types(profile: Profile, granularity: str = "lines",
+                   filters: NameFilter | None = None) -> tuple[list[NodeInfo], np.ndarray]:
+    """Flat value of every sample type per node: ``(nodes, values[node, sample type])``.
+
+    The allocation-site view (the leaf frame of each sample) without the cum
+    pass, for comparing sites across snapshots.
+    """
+    profile = prune_frames(profile)
+    table = node_table(profile, granularity)
+    s = profile.samples
+    depth = np.diff(s.loc_offsets)
+    kept = depth > 0
+    mask = sample_mask(profile, filters or NameFilter())
+    if mask is not None:
+        kept &= mask
+    idx = np.flatnonzero(kept)
+    leaf = table.first[s.locs[s.loc_offsets[idx]]]
+    n_nodes = len(table.nodes)
+    out = np.zeros((n_nodes, len(profile.sample_types)), dtype=np.int64)
+    for t in range(len(profile.sample_types)):
+        _add(out[:, t], leaf, s.values[idx, t], n_nodes)
+    return table.nodes, out
