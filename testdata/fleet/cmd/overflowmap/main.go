@@ -1,7 +1,7 @@
 // overflowmap: an overflow-heavy map that never grows. Phase 1 sizes the map
-// for exactly fillN entries (B=10 on classic maps, where fillN = 6.5*2^10 is
-// the most a B=10 map holds without growing) and fills it: at 6.5 keys per
-// 8-slot bucket on average, a fifth of the buckets overflow. Later phases
+// for exactly fillN entries, the most a classic map with 2^10 buckets holds
+// without growing (6.5 per bucket; 6 in Go 1.21), and fills it: at that load
+// a fifth of the 8-slot buckets overflow. Later phases
 // retire the oldest churnN keys and admit churnN new ones, so len stays fillN
 // while keys land in full chains and add overflow buckets. The values hold
 // pointers, so (unlike ptrfreemap) overflow buckets are not listed in mapextra.
@@ -10,9 +10,10 @@ package main
 import "goinspect.test/fleet/internal/fleetkit"
 
 const (
-	fillN  = 13 * (1 << 10) / 2
 	churnN = 300
 )
+
+var fillN = int64(fleetkit.ClassicMaxLoad(10))
 
 type item struct {
 	key int64

@@ -2,7 +2,8 @@
 // classic bucket type holds no pointers, so the GC does not scan the buckets
 // and the overflow buckets are kept alive only through hmap.extra.overflow,
 // which must be non-nil and list every one of them. Phase 1 fills fillN
-// counters; later phases only update existing keys (no new entries, no growth).
+// counters (the most a 2^10-bucket classic map holds, so no grow is left
+// half-done); later phases only update existing keys (no new entries, no growth).
 package main
 
 import (
@@ -12,9 +13,10 @@ import (
 )
 
 const (
-	fillN   = 13 * (1 << 10) / 2
 	updates = 5000
 )
+
+var fillN = int64(fleetkit.ClassicMaxLoad(10))
 
 var (
 	counters = map[int64]int64{}

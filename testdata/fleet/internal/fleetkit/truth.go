@@ -181,3 +181,8 @@ type GroupsTruth struct {
 
 // Impl is "classic" or "swiss": the map implementation this binary was built with.
 func Impl() string { return mapImpl }
+
+// ClassicMaxLoad is the most entries a classic map with 2^b buckets holds
+// without growing (runtime.overLoadFactor with this Go version's constants).
+// Programs size maps with it so they sit exactly at the edge on every version.
+func ClassicMaxLoad(b uint) int { return classicLoadFactorNum * ((1 << b) / 2) }
