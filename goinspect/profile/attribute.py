@@ -1,0 +1,418 @@
+"""Which map or slice made each allocation: map buckets, map header, slice growth, slice make, other.
+
+Two kinds of evidence, best first:
+
+1. **Runtime frames.** ``?debug=1`` profiles symbolized with ``--exe`` (and profiles
+   that keep ``internal/runtime/maps.*``, like Pyroscope's) still carry the runtime
+   functions above the user's code. ``RUNTIME_KINDS`` lists which runtime function
+   allocates what, read from ``runtime/map.go`` (classic), ``internal/runtime/maps``
+   (Swiss) and ``runtime/slice.go``. Go ≤ 1.23 records stacks without the
+   allocator's direct caller (``growslice``/``makeslice``/``newobject`` are skipped),
+   so there a slice allocation shows no runtime frame at all; map functions still do.
+2. **Block sizes and the source line.** A proto heap profile drops the leading
+   runtime frames; each sample still carries its block size (label ``bytes``).
+   Repeated appends walk the growslice ladder, classic maps allocate bucket arrays
+   along a power-of-two ladder, Swiss maps group arrays up to 128 groups and then
+   equal 1024-slot tables (``goinspect.model``). The leaf source line (``append(``,
+   ``make(map``, ``make([]``, ``m[k] = v``) says which ladder to expect.
+
+Pure: source text comes in through a callable ``read_source(file, line) -> str | None``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from goinspect.model import classicmap, slices, swissmap
+from goinspect.model.sizeclasses import for_version
+from goinspect.model.version import NEWEST, GoVersion
+from goinspect.profile.model import Profile
+
+KINDS = ("map-buckets", "map-header", "slice-growth", "slice-make", "other")
+KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+ReadSource = Callable[[str, int], "str | None"]
+
+# --- evidence 1: runtime frames -------------------------------------------------------------
+# Frames between mallocgc and the function that decided to allocate: never evidence themselves.
+_PLUMBING_PREFIXES = ("runtime.mallocgc", "runtime.newobject", "runtime.newarray", "runtime.profilealloc",
+                      "runtime.mProf_Malloc", "internal/runtime/maps.newarray", "internal/runtime/maps.newobject",
+                      "runtime.(*mcache)", "runtime.nextFree")
+
+#: Runtime function -> what the memory it allocates (directly, or through the plumbing) is.
+RUNTIME_KINDS: dict[str, str] = {
+    # Classic maps, runtime/map.go (Go <= 1.23; map_noswiss.go in 1.24/1.25 with GOEXPERIMENT=noswissmap).
+    "runtime.makemap_small": "map-header",  # new(hmap)
+    "runtime.makemap": "map-header",  # new(hmap), new(mapextra); Swiss: via maps.NewMap
+    "runtime.makemap64": "map-header",
+    "runtime.reflect_makemap": "map-header",
+    "runtime.hashGrow": "map-header",  # new(mapextra); its bucket array comes through makeBucketArray
+    "runtime.(*hmap).createOverflow": "map-header",  # new(mapextra), new([]*bmap)
+    "runtime.makeBucketArray": "map-buckets",
+    "runtime.(*hmap).newoverflow": "map-buckets",  # one overflow bucket (and the extra.overflow list)
+    "runtime.mapassign": "map-buckets",  # B = 0: the first bucket, allocated lazily
+    "runtime.mapassign_fast32": "map-buckets",
+    "runtime.mapassign_fast32ptr": "map-buckets",
+    "runtime.mapassign_fast64": "map-buckets",
+    "runtime.mapassign_fast64ptr": "map-buckets",
+    "runtime.mapassign_faststr": "map-buckets",
+    "runtime.mapclone2": "map-buckets",
+    "runtime.moveToBmap": "map-buckets",
+    # Swiss maps, internal/runtime/maps (Go >= 1.24).
+    "internal/runtime/maps.NewEmptyMap": "map-header",  # new(Map)
+    "internal/runtime/maps.NewMap": "map-header",  # new(Map); its directory/tables come through makeslice/newTable
+    "internal/runtime/maps.newTable": "map-buckets",  # &table{}
+    "internal/runtime/maps.(*table).reset": "map-buckets",
+    "internal/runtime/maps.newGroups": "map-buckets",  # the group array
+    "internal/runtime/maps.(*Map).growToSmall": "map-buckets",
+    "internal/runtime/maps.(*Map).growToTable": "map-buckets",  # table + directory
+    "internal/runtime/maps.(*table).rehash": "map-buckets",
+    "internal/runtime/maps.(*table).grow": "map-buckets",
+    "internal/runtime/maps.(*table).split": "map-buckets",
+    "internal/runtime/maps.(*Map).installTableSplit": "map-buckets",  # the doubled directory
+    "internal/runtime/maps.(*Map).Clone": "map-buckets",
+    "internal/runtime/maps.(*table).clone": "map-buckets",
+    # Keys/elems over 128 bytes live outside the slots (newobject per entry): entry storage, not growth.
+    "internal/runtime/maps.(*Map).putSlotSmall": "other",
+    "internal/runtime/maps.(*Map).PutSlot": "other",
+    "internal/runtime/maps.(*table).PutSlot": "other",
+    "internal/runtime/maps.cloneGroup": "other",
+    # Slices, runtime/slice.go.
+    "runtime.growslice": "slice-growth",
+    "runtime.growsliceNoAlias": "slice-growth",
+    "runtime.growsliceBuf": "slice-growth",  # 1.26+: stack buffer first, heap growslice after
+    "runtime.growsliceBufNoAlias": "slice-growth",
+    "runtime.moveSlice": "slice-growth",  # 1.26+: an appended-to stack buffer copied to the heap
+    "runtime.moveSliceNoScan": "slice-growth",
+    "runtime.moveSliceNoCap": "slice-growth",
+    "runtime.moveSliceNoCapNoScan": "slice-growth",
+    "reflect.growslice": "slice-growth",
+    "runtime.reflect_growslice": "slice-growth",
+    "runtime.makeslice": "slice-make",
+    "runtime.makeslice64": "slice-make",
+    "runtime.makeslicecopy": "slice-make",
+    "runtime.bytealg_MakeNoZero": "slice-make",
+}
+
+
+def is_runtime(function: str) -> bool:
+    """Frames runtime/pprof drops from the top of a heap sample (``internal/runtime/`` since 1.24)."""
+    return function.startswith(("runtime.", "internal/runtime/"))
+
+
+def kind_from_frames(runtime_frames: list[str]) -> str | None:
+    """Kind from the runtime frames above the user's code, leaf first; None when they say nothing.
+
+    The first frame that is not allocator plumbing decides. A slice made *by the map
+    implementation* (the Swiss directory, the classic ``extra.overflow`` list) is map structure.
+    """
+    kind = None
+    for f in runtime_frames:
+        if f.startswith(_PLUMBING_PREFIXES):
+            continue
+        k = RUNTIME_KINDS.get(f)
+        if kind is None:
+            if k is None:
+                return "other"  # the runtime allocating for itself (a sudog, a goroutine, …)
+            if k.startswith("map") or k == "other":
+                return k
+            kind = k
+        elif k is not None and k.startswith("map"):
+            return "map-buckets"
+    return kind
+
+
+# --- evidence 2: block-size ladders and the source line --------------------------------------
+_APPEND = re.compile(r"\bappend\s*\(")
+_MAKE_MAP = re.compile(r"\bmake\s*\(\s*map\[|\bmap\[[^\]]+\][^{}()\s]+\s*\{")
+_MAKE_SLICE = re.compile(r"\bmake\s*\(\s*\[\]")
+_INDEX_ASSIGN = re.compile(r"\w\s*\[[^\]]+\]\s*(?:=(?!=)|\+=|-=|\*=|/=|\|=|&=|\+\+|--)")
+_MAX_LADDER = 1 << 31
+
+
+def line_hint(text: str | None) -> str | None:
+    """What an allocating source line does: 'append', 'make-map', 'make-slice', 'map-assign' or None."""
+    if not text:
+        return None
+    code = text.split("//", 1)[0]
+    if _MAKE_MAP.search(code):
+        return "make-map"
+    if _APPEND.search(code):
+        return "append"
+    if _MAKE_SLICE.search(code):
+        return "make-slice"
+    if _INDEX_ASSIGN.search(code):
+        return "map-assign"
+    return None
+
+
+@lru_cache(maxsize=16)
+def _slice_ladders(version: GoVersion) -> dict[tuple[int, bool], frozenset[int]]:
+    """Block sizes of one-at-a-time appends, for every element size up to 256 bytes."""
+    return {(e, noscan): frozenset(slices.append_block_sizes(_MAX_LADDER, e, noscan, version))
+            for e in range(1, 257) for noscan in (True, False)}
+
+
+@lru_cache(maxsize=16)
+def _map_ladders(version: GoVersion) -> tuple[dict[tuple[int, bool], frozenset[int]], frozenset[int]]:
+    """Per bucket/group size: the block sizes a growing map allocates; and the layout's small side blocks."""
+    sc = for_version(version)
+    ladders: dict[tuple[int, bool], frozenset[int]] = {}
+    if version.swiss_maps:
+        for gsize in range(16, 8 + 8 * 2 * 136 + 1, 8):
+            for noscan in (True, False):
+                gt = swissmap.GroupType(0, 0, False, False, 0, 0, gsize, noscan)
+                ladders[(gsize, noscan)] = frozenset(swissmap.group_array_ladder(gt, version))
+        aux = {swissmap.header_block(version), swissmap.table_block(version)}
+        aux |= {swissmap.directory_block(1 << d, version) for d in range(0, 21)}
+    else:
+        for bsize in range(16, 8 + 8 * 2 * 128 + 8 + 1, 8):
+            for noscan in (True, False):
+                bt = classicmap.BucketType(0, 0, False, False, bsize, noscan)
+                ladders[(bsize, noscan)] = frozenset(classicmap.bucket_ladder(bt, _MAX_LADDER, version))
+        aux = {classicmap.header_block(version), sc.block_size(classicmap.MAPEXTRA_SIZE, False)}
+        aux |= set(slices.append_block_sizes(1 << 20, 8, False, version))  # extra.overflow []*bmap
+    return ladders, frozenset(aux)
+
+
+@dataclass(frozen=True, slots=True)
+class LadderFit:
+    """The growth ladders that explain a site's block sizes best."""
+
+    slice_elem: int | None  # element size whose append ladder explains the most sizes
+    slice_hits: int
+    map_unit: int | None  # bucket (classic) / group (Swiss) size whose ladder explains the most sizes
+    map_hits: int  # sizes on that ladder, the layout's side blocks (header, directory, …) included
+    map_core_hits: int  # sizes on the ladder itself
+    slice_ladder: frozenset[int] = frozenset()
+    map_ladder: frozenset[int] = frozenset()
+
+
+def _contiguous(found: set[int], ladder: frozenset[int]) -> bool:
+    """Every ladder step between the smallest and largest size found was seen (a complete, rate-1 profile)."""
+    steps = sorted(ladder)
+    lo, hi = steps.index(min(found)), steps.index(max(found))
+    return all(x in found for x in steps[lo:hi + 1])
+
+
+def fit_ladders(sizes: set[int], version: GoVersion, complete: bool = False) -> LadderFit:
+    """Which growth ladders could have produced this set of block sizes.
+
+    A ladder must hold at least two of the sizes, and the sizes off it must be few: the runtime
+    charges its own small allocations (a GC assist's sudog, …) to whatever line was running,
+    so a fifth of the sizes (at least two) may be strays. Map ladders also accept the layout's
+    side blocks (header, mapextra, the classic overflow list, Swiss tables and directories).
+    With ``complete`` (a MemProfileRate=1 profile records every allocation) a ladder must have
+    no missing step between the smallest and largest size it explains.
+    Ties go to the ladder whose first step is the smallest size seen, then the smaller unit.
+    """
+    tol = max(2, len(sizes) // 5)
+
+    def best_of(ladders: dict, aux: frozenset[int]) -> tuple[int | None, int, int, frozenset[int]]:
+        smallest = min(sizes - aux or sizes)
+        best: tuple[tuple[int, int, bool], int, frozenset[int]] | None = None
+        for (unit, _), lad in ladders.items():
+            on = sizes & lad
+            if len(on) < 2 or len(sizes - lad - aux) > tol:
+                continue
+            if complete and not _contiguous(on, lad):
+                continue
+            score = (len(on | (sizes & aux)), len(on), min(lad) == smallest)
+            if best is None or score > best[0]:
+                best = (score, unit, lad)
+        if best is None:
+            return None, 0, 0, frozenset()
+        return best[1], best[0][0], best[0][1], best[2]
+
+    s_unit, s_hits, _, s_lad = best_of(_slice_ladders(version), frozenset())
+    ladders, aux = _map_ladders(version)
+    m_unit, m_hits, m_core, m_lad = best_of(ladders, aux)
+    return LadderFit(s_unit, s_hits, m_unit, m_hits, m_core, s_lad, m_lad)
+
+
+# --- per sample and per site -------------------------------------------------------------------
+@dataclass(slots=True)
+class Site:
+    """A leaf user frame: the place the program allocated, and what it allocated there."""
+
+    function: str
+    file: str
+    line: int
+    kind: str
+    evidence: str
+    bytes: int = 0  # of the chosen sample type
+    objects: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # bytes per kind at this site
+    block_sizes: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"function": self.function, "file": self.file, "line": self.line, "kind": self.kind,
+                "evidence": self.evidence, "bytes": self.bytes, "objects": self.objects,
+                "kinds": self.kinds, "block_sizes": self.block_sizes}
+
+
+@dataclass(slots=True)
+class Attribution:
+    codes: np.ndarray  # (samples,) int8 index into KINDS
+    sites: list[Site]
+    version: GoVersion
+    version_note: str
+
+    @property
+    def kinds(self) -> np.ndarray:
+        """Per-sample kind names (an object array; ``codes`` is the compact form)."""
+        return np.asarray(KINDS, dtype=object)[self.codes]
+
+
+def _value_columns(profile: Profile, sample_index: str | None) -> tuple[int, int]:
+    """(bytes column, objects column) for the chosen sample type: alloc_space/alloc_objects pair by default."""
+    types = [t.type for t in profile.sample_types]
+    if sample_index is None:
+        sample_index = "alloc_space" if "alloc_space" in types else None
+    i = profile.sample_index(sample_index)
+    name = types[i]
+    partner = name.replace("_space", "_objects") if name.endswith("_space") else name
+    j = types.index(partner) if partner in types else i
+    if name.endswith("_objects") and name.replace("_objects", "_space") in types:
+        i, j = types.index(name.replace("_objects", "_space")), i
+    return i, j
+
+
+def attribute(profile: Profile, go_version: str | GoVersion | None = None,
+              read_source: ReadSource | None = None, sample_index: str | None = None) -> Attribution:
+    """Label every sample of a heap profile with a kind, and summarize per allocation site."""
+    version = GoVersion.parse(go_version)
+    note = (f"Go {version} as given" if go_version is not None
+            else f"no Go version given: assumed the newest modelled release, Go {NEWEST} (Swiss maps)")
+    samples = profile.samples
+    n = len(samples)
+    bcol, ocol = _value_columns(profile, sample_index)
+    size_col = samples.num_labels.get("bytes")
+    sizes = size_col.values if size_col is not None else np.zeros(n, dtype=np.int64)
+    has_size = size_col.present if size_col is not None else np.zeros(n, dtype=bool)
+
+    # Per location: its function names (inlined frames expanded, callee first) and its leaf user frame.
+    loc_funcs = [tuple(ln.function.name for ln in loc.lines) for loc in profile.locations]
+    loc_lines = [loc.lines for loc in profile.locations]
+
+    # At MemProfileRate=1 every allocation is recorded, so a growth ladder shows every step.
+    complete = profile.period == 1
+    site_of = np.zeros(n, dtype=np.int64)
+    frame_kind: list[str | None] = [None] * n
+    site_keys: dict[tuple[str, str, int], int] = {}
+    stack_cache: dict[bytes, tuple[int, str | None]] = {}
+    offs = samples.loc_offsets
+    for i in range(n):
+        stack = samples.locs[offs[i]:offs[i + 1]]
+        key = stack.tobytes()
+        hit = stack_cache.get(key)
+        if hit is None:
+            rt: list[str] = []
+            leaf = ("(runtime)", "", 0)
+            done = False
+            for loc in stack:
+                for fn, ln in zip(loc_funcs[int(loc)], loc_lines[int(loc)]):
+                    if is_runtime(fn):
+                        rt.append(fn)
+                    else:
+                        leaf = (fn, ln.function.filename, ln.line)
+                        done = True
+                        break
+                if done:
+                    break
+            sid = site_keys.setdefault(leaf, len(site_keys))
+            hit = (sid, kind_from_frames(rt))
+            stack_cache[key] = hit
+        site_of[i], frame_kind[i] = hit
+
+    codes = np.full(n, KIND_CODE["other"], dtype=np.int8)
+    frame_codes = np.array([-1 if k is None else KIND_CODE[k] for k in frame_kind], dtype=np.int8)
+    by_frames = frame_codes >= 0
+    codes[by_frames] = frame_codes[by_frames]
+
+    sites: list[Site] = []
+    vals = samples.values
+    order = np.argsort(site_of, kind="stable")
+    bounds = np.searchsorted(site_of[order], np.arange(len(site_keys) + 1))
+    for (fn, file, line), sid in site_keys.items():
+        idx = order[bounds[sid]:bounds[sid + 1]]
+        text = read_source(file, line) if (read_source and file and line) else None
+        hint = line_hint(text)
+        framed = idx[by_frames[idx]]
+        rest = idx[~by_frames[idx]]
+        evidence = []
+        if len(framed):
+            evidence.append("runtime frames")
+        if len(rest):
+            site_sizes = sizes[rest][has_size[rest]]
+            kinds, why = _classify_by_size(set(int(s) for s in site_sizes), hint, version, complete)
+            evidence.append(why)
+            rest_sizes = np.where(has_size[rest], sizes[rest], -1)
+            uniq, inverse = np.unique(rest_sizes, return_inverse=True)
+            default = kinds.get(-1, "other")
+            ucodes = np.array([KIND_CODE[kinds.get(int(u), default)] for u in uniq], dtype=np.int8)
+            codes[rest] = ucodes[inverse]
+        totals = np.bincount(codes[idx], weights=vals[idx, bcol], minlength=len(KINDS))
+        per_kind = Counter({KINDS[k]: int(t) for k, t in enumerate(totals) if k in set(codes[idx].tolist())})
+        main = max(per_kind.items(), key=lambda kv: kv[1])[0] if per_kind else "other"
+        sites.append(Site(fn, file, line, main, "; ".join(evidence),
+                          int(vals[idx, bcol].sum()), int(vals[idx, ocol].sum()),
+                          dict(per_kind.most_common()),
+                          sorted({int(s) for s in sizes[idx][has_size[idx]]})))
+    sites.sort(key=lambda s: -s.bytes)
+    return Attribution(codes, sites, version, note)
+
+
+def _classify_by_size(sizes: set[int], hint: str | None, version: GoVersion,
+                      complete: bool) -> tuple[dict[int, str], str]:
+    """Kind per block size at one site (key -1: the kind for samples without a size), and why."""
+    if not sizes:
+        kind = {"append": "slice-growth", "make-slice": "slice-make", "make-map": "map-header"}.get(hint or "", "other")
+        return {-1: kind}, f"source line ({hint})" if hint else "no size label, no runtime frames"
+    fit = fit_ladders(sizes, version, complete)
+    layout = "Swiss group" if version.swiss_maps else "classic bucket"
+    _, aux = _map_ladders(version)
+    map_sizes = fit.map_ladder | aux
+    header = swissmap.header_block(version) if version.swiss_maps else classicmap.header_block(version)
+    if hint == "append":
+        how = (f"fits the append ladder of {fit.slice_elem}-byte elements" if fit.slice_elem
+               else "is off the one-at-a-time append ladder")
+        return {-1: "slice-growth", **{s: "slice-growth" for s in sizes}}, f"source line (append); size ladder {how}"
+    if hint == "make-slice":
+        return {-1: "slice-make", **{s: "slice-make" for s in sizes}}, "source line (make([]…))"
+    if hint == "make-map":
+        small = {header}
+        if not version.swiss_maps:
+            small.add(for_version(version).block_size(classicmap.MAPEXTRA_SIZE, False))
+        return ({-1: "map-buckets", **{s: ("map-header" if s in small else "map-buckets") for s in sizes}},
+                f"source line (make(map)); {header}-byte blocks are the map header")
+    if hint == "map-assign":
+        if fit.map_unit is not None:
+            return ({-1: "other", **{s: ("map-buckets" if s in map_sizes else "other") for s in sizes}},
+                    f"source line (map assignment); size ladder fits {layout} size {fit.map_unit}")
+        return ({-1: "other", **{s: "other" for s in sizes}},
+                "source line (map assignment) but the sizes are off every map ladder")
+    # No source line: the ladder alone. One size is a constant-size object; a ladder needs steps.
+    if len(sizes) < 2:
+        return {-1: "other", **{s: "other" for s in sizes}}, f"size ladder: one block size ({next(iter(sizes))} B), no growth"
+    # More sizes explained wins; on a tie, the ladder that needs no side blocks (a slice's) wins.
+    map_score = (fit.map_hits, fit.map_core_hits)
+    slice_score = (fit.slice_hits, fit.slice_hits)
+    if fit.map_unit is not None and map_score > slice_score:
+        return ({s: ("map-buckets" if s in map_sizes else "other") for s in sizes},
+                f"size ladder fits {layout} size {fit.map_unit}"
+                + (f" better than append of {fit.slice_elem}-byte elements" if fit.slice_elem else " only"))
+    if fit.slice_elem is not None and slice_score > map_score:
+        return ({s: ("slice-growth" if s in fit.slice_ladder else "other") for s in sizes},
+                f"size ladder fits append growth of {fit.slice_elem}-byte elements"
+                + (f" better than {layout} size {fit.map_unit}" if fit.map_unit else " only"))
+    if fit.slice_elem is not None:
+        return {s: "other" for s in sizes}, (f"size ladder ambiguous: fits append of {fit.slice_elem}-byte elements "
+                                             f"and {layout} size {fit.map_unit} equally")
+    return {s: "other" for s in sizes}, "size ladder fits neither slice nor map growth"
