@@ -23,6 +23,7 @@ COMMAND_MODULES: list[tuple[str | None, str]] = [
     ("profile", "profile_diff"),
     ("profile", "profile_trend"),
     ("profile", "profile_export"),
+    ("profile", "profile_sites"),
     (None, "demo"),
 ]
 

@@ -1,0 +1,3 @@
+module goinspect.demo/service
+
+go 1.21
