@@ -22,7 +22,6 @@ Pure: source text comes in through a callable ``read_source(file, line) -> str |
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -271,22 +270,28 @@ class Attribution:
 
 
 def _value_columns(profile: Profile, sample_index: str | None) -> tuple[int, int]:
-    """(bytes column, objects column) for the chosen sample type: alloc_space/alloc_objects pair by default."""
+    """(bytes column, objects column): the chosen ``*_space`` type (default alloc_space) and its ``*_objects`` twin.
+
+    Choosing an ``*_objects`` type picks the same pair. Profiles without that naming use one column for both.
+    """
     types = [t.type for t in profile.sample_types]
-    if sample_index is None:
-        sample_index = "alloc_space" if "alloc_space" in types else None
-    i = profile.sample_index(sample_index)
-    name = types[i]
-    partner = name.replace("_space", "_objects") if name.endswith("_space") else name
-    j = types.index(partner) if partner in types else i
-    if name.endswith("_objects") and name.replace("_objects", "_space") in types:
-        i, j = types.index(name.replace("_objects", "_space")), i
-    return i, j
+    if sample_index is None and "alloc_space" in types:
+        sample_index = "alloc_space"
+    name = types[profile.sample_index(sample_index)]
+    stem = name.removesuffix("_space").removesuffix("_objects")
+    space = types.index(f"{stem}_space") if f"{stem}_space" in types else types.index(name)
+    objects = types.index(f"{stem}_objects") if f"{stem}_objects" in types else space
+    return space, objects
 
 
 def attribute(profile: Profile, go_version: str | GoVersion | None = None,
               read_source: ReadSource | None = None, sample_index: str | None = None) -> Attribution:
-    """Label every sample of a heap profile with a kind, and summarize per allocation site."""
+    """Label every sample of a heap profile with a kind, and summarize per allocation site.
+
+    ``go_version`` picks the runtime's rules (map layout, size ladders); without it the newest
+    modelled release is assumed, and ``version_note`` says so. ``sample_index`` picks the
+    values summed per site (default alloc_space with alloc_objects).
+    """
     version = GoVersion.parse(go_version)
     note = (f"Go {version} as given" if go_version is not None
             else f"no Go version given: assumed the newest modelled release, Go {NEWEST} (Swiss maps)")
@@ -296,77 +301,92 @@ def attribute(profile: Profile, go_version: str | GoVersion | None = None,
     size_col = samples.num_labels.get("bytes")
     sizes = size_col.values if size_col is not None else np.zeros(n, dtype=np.int64)
     has_size = size_col.present if size_col is not None else np.zeros(n, dtype=bool)
-
-    # Per location: its function names (inlined frames expanded, callee first) and its leaf user frame.
-    loc_funcs = [tuple(ln.function.name for ln in loc.lines) for loc in profile.locations]
-    loc_lines = [loc.lines for loc in profile.locations]
-
     # At MemProfileRate=1 every allocation is recorded, so a growth ladder shows every step.
     complete = profile.period == 1
-    site_of = np.zeros(n, dtype=np.int64)
-    frame_kind: list[str | None] = [None] * n
-    site_keys: dict[tuple[str, str, int], int] = {}
-    stack_cache: dict[bytes, tuple[int, str | None]] = {}
-    offs = samples.loc_offsets
-    for i in range(n):
-        stack = samples.locs[offs[i]:offs[i + 1]]
-        key = stack.tobytes()
-        hit = stack_cache.get(key)
-        if hit is None:
-            rt: list[str] = []
-            leaf = ("(runtime)", "", 0)
-            done = False
-            for loc in stack:
-                for fn, ln in zip(loc_funcs[int(loc)], loc_lines[int(loc)]):
-                    if is_runtime(fn):
-                        rt.append(fn)
-                    else:
-                        leaf = (fn, ln.function.filename, ln.line)
-                        done = True
-                        break
-                if done:
-                    break
-            sid = site_keys.setdefault(leaf, len(site_keys))
-            hit = (sid, kind_from_frames(rt))
-            stack_cache[key] = hit
-        site_of[i], frame_kind[i] = hit
 
-    codes = np.full(n, KIND_CODE["other"], dtype=np.int8)
-    frame_codes = np.array([-1 if k is None else KIND_CODE[k] for k in frame_kind], dtype=np.int8)
-    by_frames = frame_codes >= 0
-    codes[by_frames] = frame_codes[by_frames]
+    site_keys, site_of, codes = _locate(profile)
+    by_frames = codes >= 0
+    codes[~by_frames] = KIND_CODE["other"]
 
     sites: list[Site] = []
     vals = samples.values
     order = np.argsort(site_of, kind="stable")
     bounds = np.searchsorted(site_of[order], np.arange(len(site_keys) + 1))
-    for (fn, file, line), sid in site_keys.items():
+    for sid, (fn, file, line) in enumerate(site_keys):
         idx = order[bounds[sid]:bounds[sid + 1]]
-        text = read_source(file, line) if (read_source and file and line) else None
-        hint = line_hint(text)
-        framed = idx[by_frames[idx]]
+        evidence = ["runtime frames"] if by_frames[idx].any() else []
         rest = idx[~by_frames[idx]]
-        evidence = []
-        if len(framed):
-            evidence.append("runtime frames")
         if len(rest):
-            site_sizes = sizes[rest][has_size[rest]]
-            kinds, why = _classify_by_size(set(int(s) for s in site_sizes), hint, version, complete)
+            hint = line_hint(read_source(file, line) if (read_source and file and line) else None)
+            site_sizes = {int(x) for x in sizes[rest][has_size[rest]]}
+            kinds, why = _classify_by_size(site_sizes, hint, version, complete)
             evidence.append(why)
             rest_sizes = np.where(has_size[rest], sizes[rest], -1)
             uniq, inverse = np.unique(rest_sizes, return_inverse=True)
             default = kinds.get(-1, "other")
-            ucodes = np.array([KIND_CODE[kinds.get(int(u), default)] for u in uniq], dtype=np.int8)
-            codes[rest] = ucodes[inverse]
+            codes[rest] = np.array([KIND_CODE[kinds.get(int(u), default)] for u in uniq], dtype=np.int8)[inverse]
+        present = np.bincount(codes[idx], minlength=len(KINDS)) > 0
         totals = np.bincount(codes[idx], weights=vals[idx, bcol], minlength=len(KINDS))
-        per_kind = Counter({KINDS[k]: int(t) for k, t in enumerate(totals) if k in set(codes[idx].tolist())})
-        main = max(per_kind.items(), key=lambda kv: kv[1])[0] if per_kind else "other"
-        sites.append(Site(fn, file, line, main, "; ".join(evidence),
-                          int(vals[idx, bcol].sum()), int(vals[idx, ocol].sum()),
-                          dict(per_kind.most_common()),
-                          sorted({int(s) for s in sizes[idx][has_size[idx]]})))
-    sites.sort(key=lambda s: -s.bytes)
+        per_kind = {KINDS[k]: int(totals[k]) for k in np.argsort(-totals, kind="stable") if present[k]}
+        sites.append(Site(fn, file, line, next(iter(per_kind), "other"), "; ".join(evidence),
+                          int(vals[idx, bcol].sum()), int(vals[idx, ocol].sum()), per_kind,
+                          sorted({int(x) for x in sizes[idx][has_size[idx]]})))
+    sites.sort(key=lambda st: -st.bytes)
     return Attribution(codes, sites, version, note)
+
+
+def _locate(profile: Profile) -> tuple[list[tuple[str, str, int]], np.ndarray, np.ndarray]:
+    """Each sample's site (first user frame) and the kind its runtime frames give (-1: none).
+
+    Returns the site keys (function, file, line), the site index per sample and the kind code per sample.
+    """
+    samples = profile.samples
+    n = len(samples)
+    # Per location: its function names (inlined frames expanded, callee first), and its first user frame.
+    loc_funcs = [tuple(ln.function.name for ln in loc.lines) for loc in profile.locations]
+    loc_user = [next((j for j, fn in enumerate(fns) if not is_runtime(fn)), -1) for fns in loc_funcs]
+    is_user_loc = np.array([u >= 0 for u in loc_user] + [False], dtype=bool)
+    user_idx = np.array(loc_user + [-1], dtype=np.int64)
+
+    offs = samples.loc_offsets
+    locs = samples.locs.astype(np.int64)
+    # Position of each sample's first location holding a user frame; -1: all runtime.
+    # A proto heap profile starts every stack at a user frame, so only other stacks are walked.
+    starts = offs[:-1]
+    depth = offs[1:] - starts
+    first = np.where(depth > 0, starts, -1)
+    if len(locs):
+        walk = np.flatnonzero((depth > 0) & ~is_user_loc[locs[np.minimum(starts, len(locs) - 1)]])
+        for i in walk.tolist():
+            first[i] = next((j for j in range(int(starts[i]), int(offs[i + 1])) if is_user_loc[locs[j]]), -1)
+
+    # Sites: one lookup per distinct leaf location, not per sample.
+    keys: dict[tuple[str, str, int], int] = {}
+    leaf_loc = np.where(first >= 0, locs[np.maximum(first, 0)] if len(locs) else -1, -1)
+    uniq_leaf, inv = np.unique(leaf_loc, return_inverse=True)
+    ids = []
+    for u in uniq_leaf.tolist():
+        if u < 0:
+            key = ("(runtime)", "", 0)
+        else:
+            ln = profile.locations[u].lines[loc_user[u]]
+            key = (ln.function.name, ln.function.filename, ln.line)
+        ids.append(keys.setdefault(key, len(keys)))
+    site_of = np.array(ids, dtype=np.int64)[inv] if n else np.zeros(0, dtype=np.int64)
+
+    # Runtime frames above the site (symbolized ?debug=1, Pyroscope-style profiles, or runtime code
+    # inlined into the leaf location): only the samples that have any need a look.
+    codes = np.full(n, -1, dtype=np.int8)
+    head_cache: dict[tuple[int, ...], int] = {}
+    for i in np.flatnonzero((first != starts) | (user_idx[leaf_loc] > 0)).tolist():
+        end = first[i] + 1 if first[i] >= 0 else offs[i + 1]
+        head = tuple(locs[offs[i]:end].tolist())
+        if head not in head_cache:
+            rt = [fn for loc in head for fn in (loc_funcs[loc] if loc_user[loc] < 0 else loc_funcs[loc][:loc_user[loc]])]
+            kind = kind_from_frames(rt)
+            head_cache[head] = -1 if kind is None else KIND_CODE[kind]
+        codes[i] = head_cache[head]
+    return list(keys), site_of, codes
 
 
 def _classify_by_size(sizes: set[int], hint: str | None, version: GoVersion,
