@@ -226,6 +226,14 @@ def test_sites_command(go_version, sites_profiles, capsys):
     assert "no Go version given" in out and "map-buckets" in out
 
 
+def test_sites_command_reads_version_from_exe(go_version, sites_profiles, capsys):
+    """With --exe and no --go, the Go version comes from the executable's build info."""
+    _, text, exe = sites_profiles(go_version)
+    assert run_sites([str(text), "--exe", str(exe), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["go_version"] == go_version and "read from --exe" in data["version_note"]
+
+
 def test_sites_command_bad_version(tmp_path, capsys):
     p = tmp_path / "x.pb.gz"
     p.write_bytes(b"")

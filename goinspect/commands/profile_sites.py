@@ -34,6 +34,38 @@ def read_source_line(path: str, line: int) -> str | None:
     return lines[line - 1]
 
 
+_BUILDINFO_MAGIC = b"\xff Go buildinf:"
+
+
+def go_version_of_binary(path: str) -> str | None:
+    """The Go release that built an ELF executable, from its ``.go.buildinfo`` section (None if unreadable).
+
+    Layout per Go's ``debug/buildinfo``: 14-byte magic, pointer size, flags; with flag 2 (Go 1.18+)
+    the version string follows the 32-byte header, prefixed by its uvarint length.
+    """
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(path, "rb") as fh:
+            sec = ELFFile(fh).get_section_by_name(".go.buildinfo")
+            data = sec.data()[:256] if sec is not None else b""
+    except (OSError, ELFError):
+        return None
+    if not data.startswith(_BUILDINFO_MAGIC) or len(data) < 33 or not data[15] & 2:
+        return None
+    n, shift, pos = 0, 0, 32
+    while pos < len(data):
+        b = data[pos]
+        n |= (b & 0x7F) << shift
+        pos += 1
+        if b < 0x80:
+            break
+        shift += 7
+    version = data[pos:pos + n].decode("ascii", "replace")
+    return version.removeprefix("go").split()[0].split("-")[0] if version.startswith("go1.") else None
+
+
 def _human(n: int) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if abs(n) < 1024 or unit == "GB":
@@ -52,7 +84,7 @@ class SitesCommand:
         parser.add_argument("profile", metavar="PROFILE", help="a heap profile: file, '-' for stdin, or http(s) URL")
         parser.add_argument("--go", metavar="VERSION", dest="go_version",
                             help="Go version that built the program (e.g. 1.23 or 1.26.6): picks map layout and "
-                                 "size ladders; default: the newest modelled release")
+                                 "size ladders; default: read from --exe if given, else the newest modelled release")
         parser.add_argument("--sample-index", metavar="TYPE", default=None,
                             help="value to sum per site: alloc_space (default), inuse_space, …")
         parser.add_argument("--nodecount", type=int, default=0, metavar="N", help="show at most N sites (default all)")
@@ -61,8 +93,12 @@ class SitesCommand:
 
     def run(self, args: argparse.Namespace) -> int:
         version = GoVersion.parse(args.go_version) if args.go_version else None  # a bad --go fails before any I/O
+        version_from = "as given"
+        if version is None and args.exe:
+            built_by = go_version_of_binary(args.exe)
+            version, version_from = (GoVersion.parse(built_by), "read from --exe") if built_by else (None, "")
         profile = read_profile(args.profile, args)
-        result = attribute(profile, version, read_source_line, args.sample_index)
+        result = attribute(profile, version, read_source_line, args.sample_index, version_from)
         sites = result.sites[: args.nodecount] if args.nodecount > 0 else result.sites
         if args.json:
             print_json({"go_version": str(result.version), "version_note": result.version_note,

@@ -12,7 +12,7 @@ from goinspect.model._sizeclasses_data import VERSIONS as _GENERATED
 class GoVersion:
     major: int
     minor: int
-    patch: int = 0
+    patch: int = -1  # -1: not given ("1.23"); the runtime rules modelled change only between minor releases
 
     @classmethod
     def parse(cls, text: str | GoVersion | None) -> GoVersion:
@@ -31,7 +31,7 @@ class GoVersion:
         return cls(*nums)
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
+        return f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch >= 0 else "")
 
     @property
     def malloc_headers(self) -> bool:

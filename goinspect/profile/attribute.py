@@ -30,7 +30,7 @@ import numpy as np
 
 from goinspect.model import classicmap, slices, swissmap
 from goinspect.model.sizeclasses import for_version
-from goinspect.model.version import NEWEST, GoVersion
+from goinspect.model.version import NEWEST, GoVersion, generated_release
 from goinspect.profile.model import Profile
 
 KINDS = ("map-buckets", "map-header", "slice-growth", "slice-make", "other")
@@ -285,16 +285,19 @@ def _value_columns(profile: Profile, sample_index: str | None) -> tuple[int, int
 
 
 def attribute(profile: Profile, go_version: str | GoVersion | None = None,
-              read_source: ReadSource | None = None, sample_index: str | None = None) -> Attribution:
+              read_source: ReadSource | None = None, sample_index: str | None = None,
+              version_from: str = "as given") -> Attribution:
     """Label every sample of a heap profile with a kind, and summarize per allocation site.
 
     ``go_version`` picks the runtime's rules (map layout, size ladders); without it the newest
-    modelled release is assumed, and ``version_note`` says so. ``sample_index`` picks the
+    modelled release is assumed; ``version_note`` says which and why (``version_from``). ``sample_index`` picks the
     values summed per site (default alloc_space with alloc_objects).
     """
     version = GoVersion.parse(go_version)
-    note = (f"Go {version} as given" if go_version is not None
-            else f"no Go version given: assumed the newest modelled release, Go {NEWEST} (Swiss maps)")
+    layout = "Swiss maps" if version.swiss_maps else "classic maps"
+    note = (f"Go {version} {version_from} ({layout}; size classes of go{generated_release(version)})"
+            if go_version is not None
+            else f"no Go version given: assumed the newest modelled release, Go {NEWEST} ({layout}); use --go to say")
     samples = profile.samples
     n = len(samples)
     bcol, ocol = _value_columns(profile, sample_index)
