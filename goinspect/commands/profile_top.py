@@ -11,8 +11,8 @@ import argparse
 
 from goinspect.commands.common import add_input_options, add_json_option, print_json, read_profile
 from goinspect.commands.report_options import (add_filter_options, add_granularity_option, add_sample_index_option,
-                                               add_top_options, check_top_args, name_filter)
-from goinspect.profile import kinds
+                                               add_kind_options, add_top_options, check_top_args, kinds_for,
+                                               name_filter)
 from goinspect.profile.aggregate import aggregate
 from goinspect.profile.top import top
 from goinspect.render.top import top_json, top_lines
@@ -30,6 +30,7 @@ class TopCommand:
         add_granularity_option(parser)
         add_top_options(parser)
         add_filter_options(parser)
+        add_kind_options(parser)
         add_input_options(parser)
         add_json_option(parser)
 
@@ -38,7 +39,7 @@ class TopCommand:
         filters = name_filter(args)
         profile = read_profile(args.profile, args)
         si = profile.sample_index(args.sample_index)
-        labels = kinds.sample_kinds(profile)
+        labels = kinds_for(profile, args)
         agg = aggregate(profile, si, args.granularity, filters,
                         sample_kinds=labels.codes if labels else None, n_kinds=len(labels.names) if labels else 0)
         report = top(agg, args.nodecount, args.node_fraction)

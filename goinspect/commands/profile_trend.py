@@ -15,8 +15,8 @@ import argparse
 from typing import Any
 
 from goinspect.commands.common import add_input_options, add_json_option, print_json, read_profile
-from goinspect.commands.report_options import (add_filter_options, add_granularity_option, add_sample_index_option,
-                                               name_filter)
+from goinspect.commands.report_options import (add_filter_options, add_granularity_option, add_kind_options,
+                                               add_sample_index_option, kinds_for, name_filter)
 from goinspect.errors import UsageError
 from goinspect.profile.trend import (DEFAULT_PLATEAU_K, DEFAULT_TOLERANCE, MIN_SNAPSHOTS, SeriesStats, SiteTrend,
                                      TrendReport, trend)
@@ -100,6 +100,7 @@ class TrendCommand:
         parser.add_argument("--plateau-snapshots", type=int, default=DEFAULT_PLATEAU_K, metavar="K",
                             help=f"a plateau is level over the last K snapshots (default {DEFAULT_PLATEAU_K})")
         add_filter_options(parser)
+        add_kind_options(parser)
         add_input_options(parser)
         add_json_option(parser)
 
@@ -110,8 +111,10 @@ class TrendCommand:
             raise UsageError(f"--nodecount must be 0 or more, not {args.nodecount}")
         filters = name_filter(args)
         profiles = [read_profile(spec, args) for spec in args.profiles]
+        kinds = kinds_for(profiles[-1], args)
         report = trend(profiles, list(args.profiles), args.sample_index, args.granularity, filters,
-                       args.tolerance, args.plateau_snapshots)
+                       args.tolerance, args.plateau_snapshots,
+                       (kinds.codes, kinds.names) if kinds is not None else None)
         if args.json:
             print_json(report_json(report, args.nodecount))
         else:

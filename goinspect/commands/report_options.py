@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 from goinspect.errors import UsageError
 from goinspect.profile.aggregate import GRANULARITIES
+from goinspect.model.version import GoVersion
 from goinspect.profile.filters import NameFilter
+from goinspect.profile.kinds import SampleKinds, sample_kinds
+from goinspect.profile.model import Profile
 from goinspect.profile.top import DEFAULT_NODE_FRACTION
 
 SAMPLE_INDEXES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
@@ -36,6 +40,39 @@ def add_top_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-fraction", type=float, default=DEFAULT_NODE_FRACTION, metavar="F",
                         help=f"hide rows whose |cum| is below F of the total (default {DEFAULT_NODE_FRACTION}, "
                              "pprof's -nodefraction; 0 shows every row)")
+
+
+def add_kind_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--go", metavar="VERSION", dest="go_version",
+                        help="Go version that built the program (e.g. 1.23 or 1.26.6), for the kind column's "
+                             "map layouts and size ladders; default: the newest modelled release")
+    parser.add_argument("--no-kind", action="store_true",
+                        help="skip the kind column (map buckets, slice growth, ...) and its attribution pass")
+
+
+def read_source_line(path: str, line: int) -> str | None:
+    """The text of ``path:line`` if that file exists here (profiles name the build machine's paths)."""
+    lines = _file_lines(path)
+    if lines is None or not 1 <= line <= len(lines):
+        return None
+    return lines[line - 1]
+
+
+@functools.lru_cache(maxsize=256)
+def _file_lines(path: str) -> tuple[str, ...] | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return tuple(fh.read().splitlines())
+    except OSError:
+        return None
+
+
+def kinds_for(profile: Profile, args: argparse.Namespace) -> SampleKinds | None:
+    """Per-sample kinds for the kind column, unless --no-kind."""
+    if getattr(args, "no_kind", False):
+        return None
+    version = GoVersion.parse(args.go_version) if getattr(args, "go_version", None) else None
+    return sample_kinds(profile, version, read_source_line)
 
 
 def name_filter(args: argparse.Namespace) -> NameFilter:

@@ -324,12 +324,14 @@ def _inline_flags(table: NodeTable, loc_used: np.ndarray, loc_called: np.ndarray
     return out
 
 
-def flat_all_types(profile: Profile, granularity: str = "lines",
-                   filters: NameFilter | None = None) -> tuple[list[NodeInfo], np.ndarray]:
-    """Flat value of every sample type per node: ``(nodes, values[node, sample type])``.
+def flat_all_types(profile: Profile, granularity: str = "lines", filters: NameFilter | None = None,
+                   sample_kinds: np.ndarray | None = None, n_kinds: int = 0, kind_column: int = 0
+                   ) -> tuple[list[NodeInfo], np.ndarray, np.ndarray | None]:
+    """Flat value of every sample type per node: ``(nodes, values[node, sample type], by_kind)``.
 
     The allocation-site view (the leaf frame of each sample) without the cum
-    pass, for comparing sites across snapshots.
+    pass, for comparing sites across snapshots. With ``sample_kinds``,
+    ``by_kind[node, kind]`` splits the flat of ``kind_column`` by kind.
     """
     profile = prune_frames(profile)
     table = node_table(profile, granularity)
@@ -345,4 +347,9 @@ def flat_all_types(profile: Profile, granularity: str = "lines",
     out = np.zeros((n_nodes, len(profile.sample_types)), dtype=np.int64)
     for t in range(len(profile.sample_types)):
         _add(out[:, t], leaf, s.values[idx, t], n_nodes)
-    return table.nodes, out
+    by_kind = None
+    if sample_kinds is not None and n_kinds > 0:
+        by_kind = np.zeros((n_nodes, n_kinds), dtype=np.int64)
+        keys = leaf.astype(np.int64) * n_kinds + sample_kinds[idx].astype(np.int64)
+        _add(by_kind.reshape(-1), keys, s.values[idx, kind_column], n_nodes * n_kinds)
+    return table.nodes, out, by_kind

@@ -162,8 +162,14 @@ def snapshot_seconds(profiles: list[Profile]) -> np.ndarray | None:
 
 def trend(profiles: list[Profile], sources: list[str], sample_index: str | None = None,
           granularity: str = "lines", filters: NameFilter | None = None,
-          tolerance: float = DEFAULT_TOLERANCE, plateau_k: int = DEFAULT_PLATEAU_K) -> TrendReport:
-    """Per-site series over ``profiles`` (oldest first) with fit, plateau and classification."""
+          tolerance: float = DEFAULT_TOLERANCE, plateau_k: int = DEFAULT_PLATEAU_K,
+          last_kinds: tuple[np.ndarray, list[str]] | None = None) -> TrendReport:
+    """Per-site series over ``profiles`` (oldest first) with fit, plateau and classification.
+
+    ``last_kinds`` (per-sample kind codes of the newest snapshot, and the kind
+    names) names each site's dominant kind, weighted by the alloc_* value
+    when there is one (it sees freed memory too), else the chosen value.
+    """
     if len(profiles) < MIN_SNAPSHOTS:
         raise UsageError(f"a trend needs at least {MIN_SNAPSHOTS} snapshots, got {len(profiles)}")
     if not 2 <= plateau_k <= len(profiles):
@@ -181,11 +187,18 @@ def trend(profiles: list[Profile], sources: list[str], sample_index: str | None 
 
     site_index: dict[NodeInfo, int] = {}
     per_snapshot: list[tuple[np.ndarray, np.ndarray]] = []
-    for p in profiles:
-        nodes, values = flat_all_types(p, granularity, filters)
+    kind_of: dict[NodeInfo, str] = {}
+    for j, p in enumerate(profiles):
+        codes = last_kinds[0] if (last_kinds is not None and j == len(profiles) - 1) else None
+        n_kinds = len(last_kinds[1]) if codes is not None else 0
+        nodes, values, by_kind = flat_all_types(p, granularity, filters, codes, n_kinds,
+                                                ci if ci is not None else si)
         ids = np.fromiter((site_index.setdefault(n, len(site_index)) for n in nodes), dtype=np.int64,
                           count=len(nodes))
         per_snapshot.append((ids, values))
+        if by_kind is not None:
+            for i in np.flatnonzero(by_kind.any(axis=1)):
+                kind_of[nodes[i]] = last_kinds[1][int(np.abs(by_kind[i]).argmax())]
     n_sites, n_snap = len(site_index), len(profiles)
     primary = np.zeros((n_sites, n_snap), dtype=np.int64)
     secondary = np.zeros((n_sites, n_snap), dtype=np.int64) if ci is not None else None
@@ -198,7 +211,7 @@ def trend(profiles: list[Profile], sources: list[str], sample_index: str | None 
     def site(node: NodeInfo, row: np.ndarray, comp_row: np.ndarray | None) -> SiteTrend:
         st = series_stats(row, seconds, tolerance, plateau_k)
         comp = series_stats(comp_row, seconds, tolerance, plateau_k) if comp_row is not None else None
-        return SiteTrend(node, st, comp, classify(st, comp))
+        return SiteTrend(node, st, comp, classify(st, comp), kind_of.get(node))
 
     active = np.flatnonzero(primary.any(axis=1) | (secondary.any(axis=1) if secondary is not None else False))
     sites = [site(names[i], primary[i], secondary[i] if secondary is not None else None) for i in active]
