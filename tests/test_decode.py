@@ -8,18 +8,21 @@ of the toolchain that built the program): every sample's values, stack and
 from __future__ import annotations
 
 import gzip
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from goinspect.profile import decode as decode_module
 from goinspect.profile import profile_pb2
-from goinspect.profile.decode import decode
+from goinspect.profile.decode import decode, decode_chunks, decode_stream
 from goinspect.profile.encode import encode, encode_raw
 from goinspect.profile.load import load_profile
 from goinspect.profile.model import Profile
+from goinspect.profile.source import open_source
 from goinspect.profile.validate import check_profile
-from pprof_raw import RawProfile, pprof, pprof_raw
+from pprof_raw import RawProfile, go_env, pprof, pprof_raw
 
 # (program, steps to advance): leakmap is the fleet's plain leak; manystacks has ~50k deep distinct stacks.
 PROGRAMS = [("leakmap", 3), ("manystacks", 1)]
@@ -151,3 +154,35 @@ def test_unpacked_repeated_fields_decode_like_packed(real_profiles):
 def test_encode_raw_is_what_encode_compresses(real_profiles):
     p = load_profile(str(real_profiles["leakmap"]))
     assert gzip.decompress(encode(p)) == encode_raw(p)
+
+
+def test_profile_rewritten_by_pprof(real_profiles, toolchain, tmp_path, monkeypatch):
+    """pprof's own writer puts samples before locations: the decoder takes its second-pass route."""
+    rewritten = tmp_path / "rewritten.pb.gz"
+    rewritten.write_bytes(subprocess.run([str(toolchain.go), "tool", "pprof", "-proto", "-symbolize=none",
+                                          str(real_profiles["manystacks"])], capture_output=True, check=True,
+                                         env=go_env(), timeout=300).stdout)
+    data = gzip.decompress(rewritten.read_bytes())
+    pieces = lambda: (data[i:i + 65536] for i in range(0, len(data), 65536))  # noqa: E731
+    passes = []
+    real_pass = decode_module._decode_pass
+    monkeypatch.setattr(decode_module, "_decode_pass", lambda *a, **k: passes.append(k) or real_pass(*a, **k))
+    p = decode_chunks(pieces, "rewritten")
+    assert len(passes) == 3  # the single pass gave up at the first sample, then tables, then samples
+    assert_matches_pprof(p, pprof_raw(toolchain.go, rewritten))
+    assert_same_profile(p, load_profile(str(rewritten)))
+    original = load_profile(str(real_profiles["manystacks"]))
+    assert p.samples.values.sum(axis=0).tolist() == original.samples.values.sum(axis=0).tolist()
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 65536])
+def test_streamed_in_chunks_equals_whole(real_profiles, chunk):
+    """Decoding piece by piece (as decode_stream does) gives exactly the whole-buffer result."""
+    data = gzip.decompress(real_profiles["leakmap"].read_bytes())
+    pieces = lambda: (data[i:i + chunk] for i in range(0, len(data), chunk))  # noqa: E731
+    assert_same_profile(decode_chunks(pieces, "chunks"), decode(data, "whole"))
+
+
+def test_decode_stream_from_gzip(real_profiles):
+    stream = open_source(str(real_profiles["manystacks"]), timeout=10)
+    assert_same_profile(decode_stream(stream, "stream"), decode(stream.read(), "whole"))

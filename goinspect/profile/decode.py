@@ -22,7 +22,7 @@ that names the defect.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 
 from goinspect.errors import ProfileError
 from goinspect.profile import profile_pb2, validate
+from goinspect.profile.source import ProfileStream
 from goinspect.profile.model import (
     Function,
     Label,
@@ -50,29 +51,89 @@ _TOP_WIRE = {1: (_LEN,), 2: (_LEN,), 3: (_LEN,), 4: (_LEN,), 5: (_LEN,), 6: (_LE
              13: (_VARINT, _LEN), 14: (_VARINT,), 15: (_VARINT,)}
 _SAMPLE_TAG = (2 << 3) | _LEN  # 0x12
 # Bytes of packed varints decoded per numpy step: bounds the temporaries (about 10x this).
-_CHUNK_BYTES = 1 << 19
+_CHUNK_BYTES = 1 << 17
 # Shared stand-in for a Line without a function (pprof allows function_id 0).
 NO_FUNCTION = Function(id=0, name="")
 
 
 def decode(data: bytes, name: str) -> Profile:
     """Decode uncompressed ``profile.proto`` bytes; ``name`` is used in error messages."""
-    if not data:
+    return decode_chunks(lambda: iter((data,)), name)
+
+
+def decode_stream(stream: ProfileStream, name: str) -> Profile:
+    """Decode a profile as it is decompressed, never holding the whole uncompressed profile.
+
+    Peak memory is then the compressed input plus the decoded columns, not
+    both the uncompressed bytes and the columns (see benchmarks/).
+    """
+    return decode_chunks(stream.chunks, name)
+
+
+def decode_chunks(open_chunks: Callable[[], Iterable[bytes]], name: str) -> Profile:
+    """Decode the profile whose uncompressed bytes ``open_chunks()`` yields, piece by piece.
+
+    One pass suffices when every location precedes the samples that use it
+    (Go's runtime writes profiles that way). Otherwise (pprof's own writer puts
+    samples first) the first pass only collects the tables, and a second pass
+    over a fresh ``open_chunks()`` decodes the samples.
+    """
+    try:
+        return _decode_pass(open_chunks(), name, known=None)
+    except _ForwardReference:
+        tables = _decode_pass(open_chunks(), name, known=None, samples=False)
+        return _decode_pass(open_chunks(), name, known=tables.location_ids)  # type: ignore[union-attr]
+
+
+class _ForwardReference(Exception):
+    """A sample used a location id that has not appeared (yet) in a single-pass decode."""
+
+
+def _decode_pass(chunks: Iterable[bytes], name: str, known: np.ndarray | None, samples: bool = True):
+    state = _SampleState(name, known)
+    rest: list[bytes] = []
+    carry = b""
+    offset = 0  # absolute position of ``carry``'s first byte
+    first = b""
+    total = 0
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        total += len(chunk)
+        buf = carry + chunk if carry else chunk
+        if not first:
+            first = bytes(buf[:512])
+        spans, parts, consumed = _scan_top_level(buf, name, offset, final=False, head=first)
+        table_bytes = b"".join(parts)
+        rest.append(table_bytes)
+        if samples:
+            if known is None:
+                state.add_locations(table_bytes)
+            state.add_samples(np.frombuffer(buf, dtype=np.uint8), spans)
+        carry = bytes(buf[consumed:]) if consumed < len(buf) else b""
+        offset += consumed
+        del buf, spans
+    if total == 0:
         raise ProfileError(f"{name} is empty: no profile data")
-    spans, rest = _scan_top_level(data, name)
+    if carry:
+        # Whatever is left is an incomplete field: let the scanner say so (or explain what the input is).
+        _scan_top_level(carry, name, offset, final=True, head=first)
     pb = profile_pb2.Profile()
     try:
-        pb.ParseFromString(rest)
+        pb.ParseFromString(b"".join(rest))
     except DecodeError as e:
         raise ProfileError(f"{name} is truncated or corrupt: {e}") from None
     del rest
-    tables = _Tables.build(pb, name)
-    samples = _decode_samples(np.frombuffer(data, dtype=np.uint8), spans, tables, name)
+    if len(pb.string_table) == 0:
+        raise _explain(first, None, name)
+    tables = _Tables.build(pb, name)  # table defects are reported before sample defects, as pprof does
+    if not samples:
+        return tables
     strings = tables.strings
     s = lambda i, what: validate.string_at(strings, i, what, name)  # noqa: E731
     return Profile(
         sample_types=tables.sample_types,
-        samples=samples,
+        samples=state.finish(tables),
         locations=tables.locations,
         functions=tables.functions,
         mappings=tables.mappings,
@@ -87,14 +148,88 @@ def decode(data: bytes, name: str) -> Profile:
     )
 
 
+class _SampleState:
+    """The sample columns as they are decoded, chunk after chunk."""
+
+    def __init__(self, name: str, known: np.ndarray | None) -> None:
+        self.name = name
+        self.n = 0
+        self.location_ids = known if known is not None else np.zeros(0, dtype=np.uint64)
+        self.final_ids = known is not None
+        self.convert, self.loc_dtype = _location_converter(self.location_ids)
+        self.locs = _Grow(self.loc_dtype, 1 << 16)
+        self.values = _Grow(np.int64, 1 << 12)
+        self.id_counts = _Grow(np.int64, 1 << 12)
+        self.value_counts = _Grow(np.int64, 1 << 12)
+        self.labels: list[tuple[np.ndarray, ...]] = []
+
+    def add_locations(self, table_bytes: bytes) -> None:
+        """Learn the ids of the locations in this chunk's table fields (in table order)."""
+        if not table_bytes:
+            return
+        pb = profile_pb2.Profile()
+        try:
+            pb.ParseFromString(table_bytes)
+        except DecodeError:
+            return  # reported with a better message when all the tables are parsed
+        if not len(pb.location):
+            return
+        new = np.fromiter((loc.id for loc in pb.location), dtype=np.uint64, count=len(pb.location))
+        self.location_ids = np.concatenate([self.location_ids, new])
+        self.convert, dtype = _location_converter(self.location_ids)
+        if np.dtype(dtype).itemsize > np.dtype(self.loc_dtype).itemsize:
+            self.locs.retype(dtype)
+            self.loc_dtype = dtype
+
+    def add_samples(self, buf: np.ndarray, spans: np.ndarray) -> None:
+        n = len(spans)
+        if not n:
+            return
+        base, name = self.n, self.name
+        fields = _step_fields(buf, spans, (1, 2, 3), "sample", name, base)
+        try:
+            id_counts = _decode_varint_spans(buf, fields[1], n, base, "sample", "location id", name, self.convert,
+                                             self.locs)
+        except _Unknown:
+            if self.final_ids:
+                raise
+            raise _ForwardReference() from None
+        value_counts = _decode_varint_spans(buf, fields[2], n, base, "sample", "value", name, _as_int64,
+                                            self.values)
+        self.id_counts.append(id_counts)
+        self.value_counts.append(value_counts)
+        if len(fields[3][0]):
+            self.labels.append(_label_fields(buf, fields[3], name))
+        self.n += n
+
+    def finish(self, tables: _Tables) -> Samples:
+        name, n = self.name, self.n
+        n_types = len(tables.sample_types)
+        if n and n_types == 0:
+            raise ProfileError(f"{name}: it has {n} samples but no sample types")
+        if not np.array_equal(self.location_ids, tables.location_ids):
+            raise ProfileError(f"{name}: the location table changed while it was being read")
+        validate.check_value_counts(self.value_counts.finish(), n_types, name)
+        loc_offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(self.id_counts.finish(), out=loc_offsets[1:])
+        labels = [np.concatenate(cols) for cols in zip(*self.labels)] if self.labels else None
+        num_labels, other_labels = _label_columns(labels, n, tables.strings, name)
+        return Samples(values=self.values.finish().reshape(n, n_types), loc_offsets=loc_offsets,
+                       locs=self.locs.finish(), num_labels=num_labels, other_labels=other_labels)
+
+
 # -- top level ----------------------------------------------------------------------------
 
 
-def _scan_top_level(data: bytes, name: str) -> tuple[np.ndarray, bytes]:
-    """Byte spans ``(start, end)`` of every sample message, and the other fields' bytes joined.
+def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = True, head: bytes | None = None
+                    ) -> tuple[np.ndarray, list[bytes], int]:
+    """Byte spans ``(start, end)`` of every sample message, the other fields' bytes, and the bytes consumed.
 
     The one Python loop over the input; it touches each top-level field once
-    and is specialised for the common sample header (tag 0x12, 1-2 byte length).
+    and is specialised for the common sample header (tag 0x12, 1-2 byte
+    length). Unless ``final``, an incomplete last field is left for the next
+    chunk (``consumed`` stops before it). ``offset`` is where ``data`` starts
+    in the whole profile, for messages.
     """
     n = len(data)
     starts = array("q")
@@ -140,16 +275,19 @@ def _scan_top_level(data: bytes, name: str) -> tuple[np.ndarray, bytes]:
             if p > n:
                 raise _Truncated(pos)
             pos = p
-    except IndexError:
-        raise _explain(data, _Truncated(pos), name) from None
-    except (_Truncated, _Corrupt) as e:
-        raise _explain(data, e, name) from None
-    if rest_start < n:
-        rest.append(data[rest_start:n])
+    except (IndexError, _Truncated) as e:
+        if final:
+            at = e.pos if isinstance(e, _Truncated) else pos
+            raise _explain(head or data, _Truncated(offset + at), name, total=offset + n) from None
+        # The field at ``pos`` continues in the next chunk.
+    except _Corrupt as e:
+        raise _explain(head or (data if offset == 0 else b""), _Corrupt(offset + e.pos, e.what), name) from None
+    if rest_start < pos:
+        rest.append(data[rest_start:pos])
     spans = np.empty((len(starts), 2), dtype=np.int64)
     spans[:, 0] = np.frombuffer(starts, dtype=np.int64)
     spans[:, 1] = np.frombuffer(ends, dtype=np.int64)
-    return spans, b"".join(rest)
+    return spans, rest, pos
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -177,20 +315,26 @@ class _Corrupt(Exception):
         self.what = what
 
 
-def _explain(data: bytes, e: Exception, name: str) -> ProfileError:
-    """Tell 'this is not a profile at all' from 'this profile is damaged'."""
-    head = bytes(data[:64]).lstrip()
-    if head[:1] in (b"{", b"["):
+def _explain(head: bytes, e: Exception | None, name: str, total: int = 0) -> ProfileError:
+    """Tell 'this is not a profile at all' from 'this profile is damaged'.
+
+    ``head`` is the start of the input; ``e`` is the structural defect found
+    (None: the input parsed but has no string table, which every profile has).
+    """
+    start = bytes(head[:64]).lstrip()
+    if start[:1] in (b"{", b"["):
         return ProfileError(f"{name}: not a pprof profile: it looks like JSON")
-    if head[:1] == b"<":
+    if start[:1] == b"<":
         return ProfileError(f"{name}: not a pprof profile: it looks like HTML or XML")
-    if _looks_textual(data):
+    if _looks_textual(head):
         return ProfileError(f"{name}: not a pprof profile: it is text, and not the legacy heap profile format")
-    if not _starts_like_profile(data):
+    if not head or not _starts_like_profile(head):
         return ProfileError(f"{name}: not a pprof profile: its first bytes are not a profile.proto field")
+    if e is None:
+        return ProfileError(f"{name}: not a pprof profile: it has no string table")
     if isinstance(e, _Truncated):
         return ProfileError(f"{name} is truncated: the field at byte {e.pos} runs past the end of the data "
-                            f"({len(data)} bytes)")
+                            f"({total} bytes)")
     return ProfileError(f"{name} is corrupt: {e.what} at byte {e.pos}")  # type: ignore[attr-defined]
 
 
@@ -277,25 +421,8 @@ def _value_type(vt: profile_pb2.ValueType, strings: list[str], what: str, name: 
 # -- samples ------------------------------------------------------------------------------
 
 
-def _decode_samples(buf: np.ndarray, spans: np.ndarray, tables: _Tables, name: str) -> Samples:
-    n = len(spans)
-    n_types = len(tables.sample_types)
-    if n and n_types == 0:
-        raise ProfileError(f"{name}: it has {n} samples but no sample types")
-    fields = _step_fields(buf, spans, (1, 2, 3), "sample", name)
-    convert, loc_dtype = _location_converter(tables.location_ids)
-    locs, id_counts = _decode_varint_spans(buf, fields[1], n, "sample", "location id", name, convert, loc_dtype)
-    values, value_counts = _decode_varint_spans(buf, fields[2], n, "sample", "value", name, _as_int64, np.int64)
-    validate.check_value_counts(value_counts, n_types, name)
-    loc_offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(id_counts, out=loc_offsets[1:])
-    num_labels, other_labels = _decode_labels(buf, fields[3], n, tables.strings, name)
-    return Samples(values=values.reshape(n, n_types), loc_offsets=loc_offsets, locs=locs,
-                   num_labels=num_labels, other_labels=other_labels)
-
-
-def _step_fields(buf: np.ndarray, spans: np.ndarray, wanted: tuple[int, ...], kind: str, name: str
-                 ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def _step_fields(buf: np.ndarray, spans: np.ndarray, wanted: tuple[int, ...], kind: str, name: str,
+                 base: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Walk the fields of many small messages at once.
 
     Each round reads one field of every message that still has bytes left, so
@@ -304,10 +431,11 @@ def _step_fields(buf: np.ndarray, spans: np.ndarray, wanted: tuple[int, ...], ki
     number, ``(message index, payload start, payload end, wire type)`` of
     every occurrence, in input order. An unpacked varint's "payload" is the
     varint itself, so packed and unpacked repeated fields decode alike.
+    Message indexes start at ``base`` (the samples of earlier chunks).
     """
     cur = spans[:, 0].copy()
     end = spans[:, 1]
-    which = np.arange(len(spans), dtype=np.int64)
+    which = np.arange(base, base + len(spans), dtype=np.int64)
     found: dict[int, list[tuple[np.ndarray, ...]]] = {f: [] for f in wanted}
     while len(which):
         tag, p = _varints_at(buf, cur, end, kind, which, name)
@@ -385,16 +513,17 @@ def _raise_at(which: np.ndarray, kind: str, what: str, name: str):
     raise ProfileError(f"{name}: {kind} {int(which.min())} {what}")
 
 
-def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, kind: str, field: str,
-                         name: str, convert: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
-                         out_dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """Decode the varints of every occurrence of a repeated scalar field.
+def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, base: int, kind: str,
+                         field: str, name: str, convert: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
+                         out: _Grow) -> np.ndarray:
+    """Decode the varints of every occurrence of a repeated scalar field, appending them to ``out``.
 
-    ``convert`` maps a chunk of raw uint64 values to ``out_dtype`` and
+    ``convert`` maps a run of raw uint64 values to ``out``'s dtype and
     returns a mask of invalid values (or None), e.g. unknown location ids.
-    Returns all converted values (message order, then field order) and the
-    number of values per message. Works chunk by chunk into an array grown in
-    place, so temporaries stay small whatever the profile size.
+    Values land in message order, then field order; returns the number of
+    values of each of the ``n`` messages (indexes ``base`` ...). Works a
+    bounded run of bytes at a time, so temporaries stay small whatever the
+    profile size.
     """
     which, start, end, wire = occurrences
     bad_wire = (wire != _LEN) & (wire != _VARINT)
@@ -404,7 +533,6 @@ def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n
     lengths = end - start
     counts = np.zeros(n, dtype=np.int64)
     cum = np.concatenate(([0], np.cumsum(lengths)))
-    out = _Grow(out_dtype, int(cum[-1]) // 2 + 16)
     first = 0
     while first < len(start):
         last = max(int(np.searchsorted(cum, cum[first] + _CHUNK_BYTES, side="right")) - 1, first + 1)
@@ -436,24 +564,36 @@ def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n
         if invalid is not None and invalid.any():
             j = int(np.argmax(invalid))
             i = int(np.repeat(owner, per_span)[j])
-            raise ProfileError(f"{name}: {kind} {i} refers to {field} {int(value[j])}, which does not exist")
+            raise _Unknown(f"{name}: {kind} {i} refers to {field} {int(value[j])}, which does not exist")
         out.append(converted)
-        counts += np.bincount(owner, weights=per_span, minlength=n).astype(np.int64)
+        counts += np.bincount(owner - base, weights=per_span, minlength=n).astype(np.int64)
         first = last
-    return out.finish(), counts
+    return counts
+
+
+class _Unknown(ProfileError):
+    """A value refers to something not (yet) in the profile, e.g. an unknown location id."""
 
 
 class _Grow:
-    """An array appended to in place: numpy's resize reallocs, so growing never holds two copies."""
+    """An array appended to in place: numpy's resize reallocs (mremap for big arrays), so growing
+    never holds two copies."""
 
     def __init__(self, dtype: type, capacity: int) -> None:
         self.a = np.empty(max(capacity, 16), dtype=dtype)
         self.n = 0
 
+    def retype(self, dtype: type) -> None:
+        """Widen the element type (more locations than the current dtype can index)."""
+        wider = np.empty(len(self.a), dtype=dtype)
+        wider[: self.n] = self.a[: self.n]
+        self.a = wider
+
     def append(self, chunk: np.ndarray) -> None:
         need = self.n + len(chunk)
         if need > len(self.a):
-            self.a.resize(max(need, len(self.a) * 3 // 2), refcheck=False)
+            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/8.
+            self.a.resize(need + need // 8, refcheck=False)
         self.a[self.n:need] = chunk
         self.n = need
 
@@ -488,12 +628,9 @@ def _as_int64(values: np.ndarray) -> tuple[np.ndarray, None]:
     return values.view(np.int64), None
 
 
-def _decode_labels(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, strings: list[str], name: str
-                   ) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
-    """Numeric labels become one column per key; string labels and repeated keys go to ``other_labels``."""
+def _label_fields(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], name: str) -> tuple[np.ndarray, ...]:
+    """``(sample, key, str, num, num_unit)`` of every label, decoded for all labels at once."""
     which, start, end, wire = occurrences
-    if not len(which):
-        return {}, {}
     if np.any(wire != _LEN):
         i = int(np.argmax(wire != _LEN))
         raise ProfileError(f"{name}: sample {int(which[i])} has a label with wire type {int(wire[i])}")
@@ -510,7 +647,15 @@ def _decode_labels(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int,
             v, _ = _varints_at(buf, st, en, "label of sample", owner, name)
             col[owner] = v.view(np.int64)  # proto3: the last occurrence wins
         cols[f] = col
-    key, strx, num, unit = cols[1], cols[2], cols[3], cols[4]
+    return which, cols[1], cols[2], cols[3], cols[4]
+
+
+def _label_columns(labels: tuple[np.ndarray, ...] | None, n: int, strings: list[str], name: str
+                   ) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
+    """Numeric labels become one column per key; string labels and repeated keys go to ``other_labels``."""
+    if labels is None:
+        return {}, {}
+    which, key, strx, num, unit = labels
     n_strings = len(strings)
     for what, arr in (("key", key), ("value", strx), ("unit", unit)):
         bad = np.flatnonzero((arr < 0) | (arr >= n_strings))
