@@ -204,3 +204,19 @@ def test_go_clean_and_pprof_formatting():
     assert fmt_value(1676280, "bytes") == "1.60MB" and fmt_value(1676280, "bytes", "kB") == "1636.99kB"
     assert fmt_value(2048, "bytes") == "2kB" and fmt_value(0, "bytes") == "0" and fmt_value(123, "count") == "123"
     assert fmt_pct(1, 100) == "1.00%" and fmt_pct(21, 1_000_000) == "0.0021%" and fmt_pct(100, 100) == "100%"
+
+
+def test_top_names_the_kind_of_each_row(go_version, fleet_service, fleet_site, tmp_path):
+    """The kind column: a map's assignment line allocates buckets/tables, an append line grows a slice."""
+    with fleet_service("churn", memprofilerate=1) as svc:
+        svc.advance(2)
+        path = tmp_path / "churn.pb.gz"
+        path.write_bytes(svc.heap_profile())
+    data = goinspect_json("profile", "top", str(path), "--sample-index", "alloc_space", "--granularity", "lines",
+                          "--go", go_version, "--node-fraction", "0")
+    rows = {(r["file"], r["line"]): r for r in data["rows"]}
+    for label, kind in (("map_assign", "map-buckets"), ("batch_append", "slice-growth")):
+        file, line = fleet_site("churn", label)
+        assert rows[(str(file), line)]["kind"] == kind, (label, rows[(str(file), line)])
+    plain = goinspect_json("profile", "top", str(path), "--no-kind")
+    assert "kind" not in plain["rows"][0]
