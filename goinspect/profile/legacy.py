@@ -23,6 +23,7 @@ get names.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,15 +41,12 @@ from goinspect.profile.model import (
 )
 
 _HEADER_RE = re.compile(rb"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] *@ *(heap[_a-z0-9]*)/?(\d*)")
-_SAMPLE_RE = re.compile(
-    rb"^[ \t]*(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @((?:[ \t]+0x[0-9a-f]+)*)[ \t]*\r?$", re.M
-)
-_CONTENT_RE = re.compile(rb"^[ \t]*[^#\s]", re.M)  # a line that is neither blank nor a comment
+_SAMPLE_LINE_RE = re.compile(rb"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @((?:[ \t]+0x[0-9a-f]+)*)[ \t]*\r?")
+_SAMPLE_HEAD_RE = re.compile(rb"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @")
+_CONTENT_START_RE = re.compile(rb"\n[^#\n]")  # a line that is neither a comment nor blank
 _COMMENT_FRAME_RE = re.compile(
     rb"^[ \t]*#\t(0x[0-9a-f]+)(?:\t+(\S.*?)\+0x[0-9a-f]+\t+(.*):(\d+))?[ \t]*\r?$", re.M
 )
-# google/pprof stops reading samples at a memory map section; the Go runtime writes none.
-_MEMORY_MAP_RE = re.compile(rb"^[ \t]*(?:MAPPED_LIBRARIES:|--- Memory map: ---)", re.M)
 
 # google/pprof profile/legacy_profile.go: allocRxStr and allocSkipRxStr, which
 # it sets as DropFrames/KeepFrames on every legacy heap profile.
@@ -91,17 +89,13 @@ def parse(data: bytes, exe: str | None, name: str) -> Profile:
     if header is None:
         raise ProfileError(f"{name}: line 1 is not a heap profile header ('heap profile: N: N [N: N] @ heap/RATE')")
     period, scaled, has_alloc = _header(header, name)
-    sentinel = _MEMORY_MAP_RE.search(body)
-    if sentinel:
-        body = body[: sentinel.start()]
+    body = _cut_memory_map(body)
 
-    rows = _SAMPLE_RE.findall(body)
-    if len(rows) != len(_CONTENT_RE.findall(body)):
-        raise ProfileError(f"{name}: {_first_bad_line(body)}")
-    if not rows:
+    table = _sample_table(body, name)
+    if not table.numbers:
         raise ProfileError(f"{name}: the profile has a header but no samples (truncated?)")
     try:
-        raw = np.array([r[:4] for r in rows]).astype(np.int64)  # inuse_n, inuse_b, alloc_n, alloc_b
+        raw = np.array(table.numbers).astype(np.int64)  # inuse_n, inuse_b, alloc_n, alloc_b
     except (OverflowError, ValueError):
         raise ProfileError(f"{name}: a sample value does not fit in 64 bits") from None
     inuse_n, inuse_b, alloc_n, alloc_b = raw.T
@@ -109,9 +103,8 @@ def parse(data: bytes, exe: str | None, name: str) -> Profile:
         bad = np.flatnonzero((count == 0) & (size != 0))
         if len(bad):
             i = int(bad[0])
-            raise ProfileError(
-                f"{name}: line {_sample_line(body, i)}: {what} count is 0 but {what} bytes is {int(size[i])}"
-            )
+            line = body.count(b"\n", 0, table.starts[i]) + 2
+            raise ProfileError(f"{name}: line {line}: {what} count is 0 but {what} bytes is {int(size[i])}")
     if header.group(5) == b"heap":
         _check_totals(header, inuse_n, inuse_b, alloc_n, alloc_b, name)
 
@@ -125,27 +118,23 @@ def parse(data: bytes, exe: str | None, name: str) -> Profile:
         columns += [count, size]
     values = np.stack(columns, axis=1).astype(np.int64)
 
-    stack_ids, stacks = _distinct_stacks([r[4] for r in rows], name)
-    frames = _comment_frames(body)
-    builder = _LocationBuilder(exe, frames, name)
-    stack_locs = builder.build(stacks)
-
-    depth = np.array([len(s) for s in stack_locs], dtype=np.int64)[stack_ids]
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(depth, out=offsets[1:])
-    flat = [loc for s in stack_locs for loc in s]
-    per_stack = np.array(flat, dtype=np.int64)
-    stack_start = np.zeros(len(stack_locs) + 1, dtype=np.int64)
-    np.cumsum([len(s) for s in stack_locs], out=stack_start[1:])
-    # Gather each sample's stack from its distinct stack: start of that stack plus 0..depth-1.
-    gather = np.repeat(stack_start[stack_ids] - offsets[:-1], depth) + np.arange(offsets[-1], dtype=np.int64)
-    locs = per_stack[gather] if len(per_stack) else per_stack
+    try:
+        pcs, offsets = _parse_stacks(table.stacks, name)
+    except _BadStack as bad:
+        i = bad.args[0]
+        line = body.count(b"\n", 0, table.starts[i]) + 2
+        shown = body[table.starts[i] : table.ends[i]][:80].decode("utf-8", "replace")
+        raise ProfileError(f"{name}: line {line}: malformed stack (want ' 0xPC 0xPC ...'): {shown!r}") from None
+    uniq, inverse = _unique_pcs(pcs)
+    comments = _comment_frames(body, table, inverse, offsets, len(uniq))
+    builder = _LocationBuilder(exe, comments, name)
+    locs, offsets = builder.build([int(pc) for pc in uniq], inverse.astype(np.int64), offsets)
     dtype = np.uint16 if len(builder.locations) < 2**16 else np.uint32
     samples = Samples(
         values=values,
         loc_offsets=offsets,
         locs=locs.astype(dtype),
-        num_labels={"bytes": LabelColumn(blocksize.astype(np.int64), np.ones(len(rows), dtype=bool))},
+        num_labels={"bytes": LabelColumn(blocksize.astype(np.int64), np.ones(len(values), dtype=bool))},
     )
     return Profile(
         sample_types=list(_FOUR_TYPES if has_alloc else _TWO_TYPES),
@@ -227,25 +216,6 @@ def _check_totals(m: re.Match[bytes], inuse_n, inuse_b, alloc_n, alloc_b, name: 
             )
 
 
-def _first_bad_line(body: bytes) -> str:
-    """Describe the first line that is neither blank, a comment, nor a sample (slow path, errors only)."""
-    for i, line in enumerate(body.split(b"\n"), start=2):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(b"#"):
-            continue
-        if not _SAMPLE_RE.match(line):
-            shown = stripped[:60].decode("utf-8", "replace")
-            return f"line {i}: not a heap sample ('N: N [N: N] @ 0xPC ...'): {shown!r}"
-    return "malformed heap sample line"
-
-
-def _sample_line(body: bytes, index: int) -> int:
-    for i, m in enumerate(_SAMPLE_RE.finditer(body)):
-        if i == index:
-            return body.count(b"\n", 0, m.start()) + 2
-    return 0
-
-
 def _div_trunc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Go's integer division (truncating toward zero), 0 where ``b`` is 0."""
     safe = np.where(b == 0, 1, b)
@@ -256,27 +226,154 @@ def _div_trunc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --- stacks and symbols ----------------------------------------------------------------------
 
 
-def _distinct_stacks(texts: list[bytes], name: str) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """Sample -> distinct-stack index, and each distinct stack as a tuple of PCs (return addresses)."""
-    index: dict[bytes, int] = {}
-    ids = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
-    stacks = []
-    for text in index:
-        pcs = tuple(int(tok, 16) for tok in text.split())
-        if any(pc >= 1 << 64 for pc in pcs):
-            raise ProfileError(f"{name}: a PC does not fit in 64 bits")
-        stacks.append(pcs)
-    return ids, stacks
+@dataclass(slots=True)
+class _SampleTable:
+    starts: list[int]  # byte offset in the body of each sample line
+    ends: list[int]  # ... and of its end
+    numbers: list[tuple[bytes, bytes, bytes, bytes]]
+    stacks: list[bytes]  # the " 0xPC 0xPC ..." part
 
 
-def _comment_frames(body: bytes) -> dict[int, tuple[str, str, int] | None]:
-    """PC (as printed: the call, i.e. return address - 1) -> (function, file, line) from the comment lines."""
-    out: dict[int, tuple[str, str, int] | None] = {}
-    for pc, func, file, line in _COMMENT_FRAME_RE.findall(body):
-        key = int(pc, 16)
-        if key in out:
+def _cut_memory_map(body: bytes) -> bytes:
+    """google/pprof stops reading samples at a memory map section; the Go runtime writes none."""
+    for sentinel in (b"\nMAPPED_LIBRARIES:", b"\n--- Memory map: ---"):
+        i = body.find(sentinel)
+        if i >= 0:
+            body = body[: i + 1]
+    return body
+
+
+def _sample_table(body: bytes, name: str) -> _SampleTable:
+    """Find and split every sample line.
+
+    Fast path for the runtime's own layout: every line that is neither blank nor a
+    comment must be a sample, and such lines are found by one search for a line start
+    that is not ``#`` or a newline. Only the numbers are matched per line; the stacks
+    are checked in bulk by ``_parse_stacks``. Anything unusual (leading blanks, CRLF)
+    falls back to a line-by-line pass that names the bad line.
+    """
+    starts = [0] if body[:1] not in (b"", b"#", b"\n") else []
+    starts += [m.start() + 1 for m in _CONTENT_START_RE.finditer(body)]
+    table = _SampleTable([], [], [], [])
+    for start in starts:
+        m = _SAMPLE_HEAD_RE.match(body, start)
+        end = body.find(b"\n", start)
+        end = len(body) if end < 0 else end
+        if m is None or m.end() > end:
+            return _sample_table_slow(body, name)
+        table.starts.append(start)
+        table.ends.append(end)
+        table.numbers.append(m.group(1, 2, 3, 4))
+        table.stacks.append(body[m.end() : end])
+    return table
+
+
+def _sample_table_slow(body: bytes, name: str) -> _SampleTable:
+    table = _SampleTable([], [], [], [])
+    pos = 0
+    for lineno, line in enumerate(body.split(b"\n"), start=2):
+        start, pos = pos, pos + len(line) + 1
+        stripped = line.strip()
+        if not stripped or stripped.startswith(b"#"):
             continue
-        out[key] = (func.decode("utf-8", "replace"), file.decode("utf-8", "replace"), int(line)) if func else None
+        m = _SAMPLE_LINE_RE.fullmatch(stripped)
+        if m is None:
+            shown = stripped[:60].decode("utf-8", "replace")
+            raise ProfileError(f"{name}: line {lineno}: not a heap sample ('N: N [N: N] @ 0xPC ...'): {shown!r}")
+        table.starts.append(start)
+        table.ends.append(start + len(line))
+        table.numbers.append(m.group(1, 2, 3, 4))
+        table.stacks.append(m.group(5))
+    return table
+
+
+_STACK_RE = re.compile(rb"(?:[ \t]+0x[0-9a-f]+)*[ \t]*")
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789", dtype=np.uint8)] = np.arange(10, dtype=np.uint8)
+_HEX[np.frombuffer(b"abcdef", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
+class _BadStack(Exception):
+    """Sample ``args[0]`` has a stack that is not a list of 0x-prefixed hex PCs."""
+
+
+def _parse_stacks(texts: list[bytes], name: str, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """All PCs of all samples as one uint64 array, and each sample's slice of it (offsets).
+
+    Hex is decoded and checked with numpy, a chunk of samples at a time: a deep
+    profile has tens of millions of PCs, too many for one Python ``int()`` each.
+    """
+    depth = np.fromiter((t.count(b"x") for t in texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(depth, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), dtype=np.uint64)
+    for lo in range(0, len(texts), chunk):
+        hi = min(lo + chunk, len(texts))
+        arr = np.frombuffer(b" " + b" ".join(texts[lo:hi]).replace(b"\r", b" ") + b" ", dtype=np.uint8)
+        blank = (arr == 32) | (arr == 9)
+        x = np.flatnonzero(arr == 120)
+        digit = _HEX[arr] < 16
+        first = x + 1
+        blanks = np.flatnonzero(blank)
+        last = blanks[np.searchsorted(blanks, first)] if len(first) else first  # one past the last digit
+        ndig = last - first
+        # Well formed: only blanks, hex digits and x; each x preceded by " 0", followed by 1..16 digits.
+        ok = bool(np.all(blank | digit | (arr == 120)))
+        if len(x):
+            ok = ok and bool(np.all(arr[x - 1] == 48) and np.all(blank[x - 2]) and ndig.min() >= 1)
+            ok = ok and int((~blank).sum()) == int((ndig + 2).sum())
+        if not ok:
+            bad = next(i for i in range(lo, hi) if not _STACK_RE.fullmatch(texts[i].replace(b"\r", b" ")))
+            raise _BadStack(bad)
+        if len(ndig) and int(ndig.max()) > 16:
+            raise ProfileError(f"{name}: a PC has more than 16 hex digits and does not fit in 64 bits")
+        # Horner's rule, one digit position at a time, over all PCs of the chunk.
+        value = np.zeros(len(first), dtype=np.uint64)
+        for k in range(int(ndig.max()) if len(ndig) else 0):
+            live = ndig > k
+            d = _HEX[arr[np.where(live, first + k, 0)]].astype(np.uint64)
+            value = np.where(live, (value << np.uint64(4)) | d, value)
+        out[offsets[lo] : offsets[hi]] = value
+    return out, offsets
+
+
+def _unique_pcs(pcs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(pcs, return_inverse=True)``, in linear time when the PCs span a small range (a binary's text)."""
+    if len(pcs) == 0:
+        return pcs, np.zeros(0, dtype=np.int64)
+    lo, hi = int(pcs.min()), int(pcs.max())
+    if hi - lo >= 1 << 27:
+        uniq, inverse = np.unique(pcs, return_inverse=True)
+        return uniq, inverse.astype(np.int64)
+    rel = (pcs - np.uint64(lo)).astype(np.int64)
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[rel] = True
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present).astype(np.uint64) + np.uint64(lo), rank[rel]
+
+
+def _comment_frames(
+    body: bytes, table: _SampleTable, inverse: np.ndarray, offsets: np.ndarray, n_uniq: int
+) -> dict[int, tuple[str, str, int] | None]:
+    """PC (as printed: the call, i.e. return address - 1) -> (function, file, line) from the comment lines.
+
+    A sample's comment block is read only if its stack holds a PC no earlier block
+    covered: the same PC always prints the same frame, and a MemProfileRate=1 profile
+    repeats a few hundred PCs across millions of comment lines.
+    """
+    out: dict[int, tuple[str, str, int] | None] = {}
+    examined = np.zeros(n_uniq, dtype=bool)
+    n = len(table.starts)
+    for i in range(n):
+        u = inverse[offsets[i] : offsets[i + 1]]
+        if examined[u].all():
+            continue
+        examined[u] = True
+        block = body[table.ends[i] : table.starts[i + 1] if i + 1 < n else len(body)]
+        for pc, func, file, line in _COMMENT_FRAME_RE.findall(block):
+            key = int(pc, 16)
+            if key not in out:
+                out[key] = (func.decode("utf-8", "replace"), file.decode("utf-8", "replace"), int(line)) if func else None
     return out
 
 
@@ -316,22 +413,57 @@ class _LocationBuilder:
             self.functions[key] = f
         return f
 
-    def build(self, stacks: list[tuple[int, ...]]) -> list[list[int]]:
+    def build(self, uniq: list[int], stack: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Location indexes of all samples and their new offsets.
+
+        ``uniq`` are the distinct PCs, ``stack`` every sample's PCs as indexes into
+        ``uniq`` (sample ``i`` is ``stack[offsets[i]:offsets[i+1]]``).
+        """
         if self.exe:
-            self._symbolize({pc - 1 for s in stacks for pc in s if pc})
-        out = []
-        for stack in stacks:
-            locs = []
-            i = 0
-            while i < len(stack):
-                pc = stack[i]
-                locs.append(self._location(pc))
-                i += 1
-                for outer in self._frames.get(pc - 1, ())[1:]:
-                    if i < len(stack) and stack[i] == outer.pc + 1:
-                        i += 1
-            out.append(locs)
-        return out
+            self._symbolize({pc - 1 for pc in uniq if pc})
+        keep = np.ones(len(stack), dtype=bool)
+        if self._frames:
+            keep = self._virtual_pcs_kept(uniq, stack, offsets)
+        kept = stack[keep]
+        loc_of = np.full(len(uniq), -1, dtype=np.int64)
+        for u in np.unique(kept).tolist():
+            loc_of[u] = self._location(uniq[u])
+        sample_of = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+        depth = np.bincount(sample_of[keep], minlength=len(offsets) - 1)
+        new_offsets = np.zeros(len(offsets), dtype=np.int64)
+        np.cumsum(depth, out=new_offsets[1:])
+        return loc_of[kept], new_offsets
+
+    def _virtual_pcs_kept(self, uniq: list[int], stack: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """False where a PC is the virtual return PC of a frame the previous PC's inline tree already gives.
+
+        After a PC, its outer (inlining) frames' ``call site + 1`` may follow in order;
+        levels can be missing (the runtime elides inlined wrappers), so a following PC
+        is consumed if it matches a deeper level than the last one consumed.
+        """
+        index_of = {pc: u for u, pc in enumerate(uniq)}
+        chains: dict[int, dict[int, int]] = {}
+        for u, pc in enumerate(uniq):
+            outer = self._frames.get(pc - 1, ())[1:]
+            chain = {index_of[f.pc + 1]: level for level, f in enumerate(outer, start=1) if f.pc + 1 in index_of}
+            if chain:
+                chains[u] = chain
+        keep = np.ones(len(stack), dtype=bool)
+        if not chains:
+            return keep
+        virtual = np.array(sorted({v for c in chains.values() for v in c}), dtype=np.int64)
+        first = np.zeros(len(stack), dtype=bool)
+        first[offsets[:-1][offsets[:-1] < len(stack)]] = True
+        consumed: dict[int, tuple[int, int]] = {}  # position -> (head position, level)
+        stack_list = stack
+        for j in np.flatnonzero(np.isin(stack, virtual) & ~first).tolist():
+            head, level = consumed.get(j - 1, (j - 1, 0))
+            got = chains.get(int(stack_list[head]), {}).get(int(stack_list[j]))
+            if got is not None and got > level:
+                consumed[j] = (head, got)
+        if consumed:
+            keep[np.fromiter(consumed, dtype=np.int64, count=len(consumed))] = False
+        return keep
 
     def _location(self, pc: int) -> int:
         idx = self._loc_of_pc.get(pc)
