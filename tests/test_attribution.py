@@ -22,6 +22,7 @@ from goinspect.cli import COMMAND_MODULES
 from goinspect.cli import main as cli_main
 from goinspect.commands.profile_sites import COMMAND, read_source_line
 from goinspect.errors import GoinspectError
+from goinspect.model.version import GoVersion
 from goinspect.profile.attribute import KINDS, attribute, kind_from_frames, line_hint
 from goinspect.profile.load import load_profile
 from goinspect.run.build import build_program
@@ -44,7 +45,7 @@ SCENARIO_KINDS = {
 
 def test_runtime_frames_name_the_kind(go_version):
     """Every allocation of every modelcheck scenario: the recorded runtime frames give the scenario's kind
-    (or nothing, where Go <= 1.23 records no frame above the user's function)."""
+    (or nothing, where Go <= 1.25 records no frame between mallocgc's caller and the user's function)."""
     exe = build_program(ensure_go(go_version), MODULE, "./cmd/modelcheck")
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, check=True).stdout
     seen: Counter = Counter()
@@ -60,7 +61,8 @@ def test_runtime_frames_name_the_kind(go_version):
         kind = kind_from_frames(frames)
         seen[(group, kind)] += 1
         if kind is None:
-            # Only Go <= 1.23 hides growslice/makeslice (its stacks skip mallocgc's caller).
+            # Go <= 1.25 hides growslice/makeslice (its stacks skip mallocgc's caller); 1.26+ keeps them.
+            assert GoVersion.parse(go_version) < GoVersion(1, 26), (d, go_version)
             assert not any("slice" in f for f in frames), frames
             assert group in ("append", "stackbuf", "make_slices"), (d, go_version)
         else:
@@ -104,7 +106,7 @@ def test_marked_sites(go_version, sites_profiles, form):
     assert set(markers) <= set(got), f"marked lines missing from the profile: {set(markers) - set(got)}"
     for line, want in markers.items():
         assert got[line].kind == want, (line, got[line].to_json())
-    if form == "debug1" and go_version >= "1.26":
+    if form == "debug1" and GoVersion.parse(go_version) >= GoVersion(1, 26):
         # Go 1.26 records growslice/makeslice frames: slice kinds need no source line there.
         for line, want in markers.items():
             assert "runtime frames" in got[line].evidence or want == "other", got[line].to_json()
@@ -197,6 +199,8 @@ def test_line_hint_reads_go():
     assert line_hint("\trebuilt = map[int64]*entry{}") == "make-map"
     assert line_hint("\tbig := make([]int64, bigLen)") == "make-slice"
     assert line_hint("\tcounters[k] = 0") == "map-assign"
+    assert line_hint("\ttable[next] = &item{key: next}") == "map-assign"
+    assert line_hint("\te := &entry{id: i}") == "new-object"
     assert line_hint("\tif a[i] == b {") is None
     assert line_hint("// counters[k] = 0") is None
 

@@ -66,7 +66,7 @@ def test_append_capacities(run: Run):
 def test_append_allocations(run: Run):
     for name, d in run.caps.items():
         n = run.params["appendsP600" if name == "p600" else "appends"]
-        # Frames are [] (Go <= 1.23 skips growslice) or [growslice]; anything else is the runtime's
+        # Frames are [] (Go <= 1.25 skips growslice) or [growslice]; anything else is the runtime's
         # own side allocations (e.g. a GC assist's sudog) that MemProfile charges to the scenario.
         real = run.blocks(f"append_{name}", lambda fr: fr in ([], ["runtime.growslice"]))
         growths = slices.append_growths(n, d["elem"], not d["pointers"], run.version)

@@ -6,7 +6,7 @@ Two kinds of evidence, best first:
    that keep ``internal/runtime/maps.*``, like Pyroscope's) still carry the runtime
    functions above the user's code. ``RUNTIME_KINDS`` lists which runtime function
    allocates what, read from ``runtime/map.go`` (classic), ``internal/runtime/maps``
-   (Swiss) and ``runtime/slice.go``. Go ≤ 1.23 records stacks without the
+   (Swiss) and ``runtime/slice.go``. Go ≤ 1.25 records stacks without the
    allocator's direct caller (``growslice``/``makeslice``/``newobject`` are skipped),
    so there a slice allocation shows no runtime frame at all; map functions still do.
 2. **Block sizes and the source line.** A proto heap profile drops the leading
@@ -132,11 +132,14 @@ _APPEND = re.compile(r"\bappend\s*\(")
 _MAKE_MAP = re.compile(r"\bmake\s*\(\s*map\[|\bmap\[[^\]]+\][^{}()\s]+\s*\{")
 _MAKE_SLICE = re.compile(r"\bmake\s*\(\s*\[\]")
 _INDEX_ASSIGN = re.compile(r"\w\s*\[[^\]]+\]\s*(?:=(?!=)|\+=|-=|\*=|/=|\|=|&=|\+\+|--)")
+_NEW_OBJECT = re.compile(r"&\s*[\w.]+\s*\{|\bnew\s*\(")
+# A ladder found without a source line needs this many steps: two sizes fit some ladder by chance.
+MIN_STEPS_WITHOUT_LINE = 3
 _MAX_LADDER = 1 << 31
 
 
 def line_hint(text: str | None) -> str | None:
-    """What an allocating source line does: 'append', 'make-map', 'make-slice', 'map-assign' or None."""
+    """What an allocating source line does: 'append', 'make-map', 'make-slice', 'map-assign', 'new-object' or None."""
     if not text:
         return None
     code = text.split("//", 1)[0]
@@ -148,6 +151,8 @@ def line_hint(text: str | None) -> str | None:
         return "make-slice"
     if _INDEX_ASSIGN.search(code):
         return "map-assign"
+    if _NEW_OBJECT.search(code):
+        return "new-object"
     return None
 
 
@@ -415,6 +420,8 @@ def _classify_by_size(sizes: set[int], hint: str | None, version: GoVersion,
             small.add(for_version(version).block_size(classicmap.MAPEXTRA_SIZE, False))
         return ({-1: "map-buckets", **{s: ("map-header" if s in small else "map-buckets") for s in sizes}},
                 f"source line (make(map)); {header}-byte blocks are the map header")
+    if hint == "new-object":
+        return {-1: "other", **{s: "other" for s in sizes}}, "source line (&T{…} / new)"
     if hint == "map-assign":
         if fit.map_unit is not None:
             return ({-1: "other", **{s: ("map-buckets" if s in map_sizes else "other") for s in sizes}},
@@ -427,6 +434,8 @@ def _classify_by_size(sizes: set[int], hint: str | None, version: GoVersion,
     # More sizes explained wins; on a tie, the ladder that needs no side blocks (a slice's) wins.
     map_score = (fit.map_hits, fit.map_core_hits)
     slice_score = (fit.slice_hits, fit.slice_hits)
+    if max(fit.map_core_hits, fit.slice_hits) < MIN_STEPS_WITHOUT_LINE:
+        return {s: "other" for s in sizes}, f"size ladder: only {max(fit.map_core_hits, fit.slice_hits, 1)} growth step(s), too few to tell"
     if fit.map_unit is not None and map_score > slice_score:
         return ({s: ("map-buckets" if s in map_sizes else "other") for s in sizes},
                 f"size ladder fits {layout} size {fit.map_unit}"
