@@ -13,7 +13,7 @@ import time
 import pytest
 
 from goinspect.errors import ToolchainError
-from goinspect.run.build import build_program, source_hash
+from goinspect.run.build import KEEP_PER_PROGRAM, build_program, source_hash
 from goinspect.run.process import GoService
 from goinspect.run.toolchain import ALL_GO_VERSIONS, DEFAULT_GO_VERSIONS, ensure_go
 
@@ -64,9 +64,9 @@ def test_build_is_cached_by_source_and_rebuilt_on_change(toolchain, tmp_path):
     mod = tmp_path / "mod"
     write_module(mod, HELLO)
     exe = build_program(toolchain, mod, "./cmd/hello")
-    mtime = exe.stat().st_mtime_ns
+    inode = exe.stat().st_ino
     assert build_program(toolchain, mod, "./cmd/hello") == exe
-    assert exe.stat().st_mtime_ns == mtime, "an unchanged module must not be rebuilt"
+    assert exe.stat().st_ino == inode, "an unchanged module must not be rebuilt (a build renames a new file in)"
     before = source_hash(mod)
     (mod / "cmd" / "hello" / "main.go").write_text(HELLO.replace("1\")", "2\")"))
     assert source_hash(mod) != before
@@ -76,7 +76,23 @@ def test_build_is_cached_by_source_and_rebuilt_on_change(toolchain, tmp_path):
     # The same sources at another path are another build: line tables record absolute paths.
     other = tmp_path / "elsewhere"
     write_module(other, HELLO)
-    assert build_program(toolchain, other, "./cmd/hello") not in (exe, exe2)
+    exe3 = build_program(toolchain, other, "./cmd/hello")
+    assert exe3 not in (exe, exe2)
+    for path in (exe, exe2, exe3):  # these throw-away modules' builds must not pile up in the cache
+        path.unlink()
+
+
+def test_old_builds_are_pruned(toolchain, tmp_path):
+    built = []
+    for i in range(KEEP_PER_PROGRAM + 2):
+        mod = tmp_path / f"m{i}"
+        write_module(mod, HELLO.replace("hello", "prunetest"))
+        (mod / "cmd" / "hello").rename(mod / "cmd" / "prunetest")
+        built.append(build_program(toolchain, mod, "./cmd/prunetest"))
+    existing = [p for p in built if p.exists()]
+    assert existing == built[-KEEP_PER_PROGRAM:], "the most recently used builds are kept, older ones deleted"
+    for path in existing:
+        path.unlink()
 
 
 def test_build_failure_is_one_clear_error(toolchain, tmp_path):

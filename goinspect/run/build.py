@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from goinspect.errors import ToolchainError
 from goinspect.run.toolchain import Toolchain, cache_dir, file_lock
 
 _BUILD_TIMEOUT_S = 600
+#: Binaries kept per (Go version, program name): older ones (other checkouts, old sources) are pruned.
+KEEP_PER_PROGRAM = 8
 _SOURCE_SUFFIXES = (".go", ".s")
 _SOURCE_NAMES = ("go.mod", "go.sum")
 
@@ -96,9 +99,11 @@ def build_program(
     out_dir = cache_dir() / "build" / toolchain.version
     out = out_dir / f"{name}-{key}"
     if out.is_file():
+        _touch(out)
         return out
-    with file_lock(out_dir / f"{name}-{key}.lock"):
+    with file_lock(out_dir / f"{name}.lock"):
         if out.is_file():
+            _touch(out)
             return out
         tmp = out_dir / f".{out.name}.{os.getpid()}.tmp"
         extra = {"GOEXPERIMENT": goexperiment} if goexperiment else None
@@ -126,4 +131,34 @@ def build_program(
             detail = " | ".join(lines[:3]) or f"exit status {proc.returncode}"
             raise ToolchainError(f"Building {package} with Go {toolchain.version} failed: {detail}")
         os.replace(tmp, out)
+        _prune(out_dir, name, keep=out)
     return out
+
+
+def _touch(path: Path) -> None:
+    """Mark a cached binary as recently used, so pruning keeps it."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _prune(out_dir: Path, name: str, keep: Path) -> None:
+    """Delete all but the KEEP_PER_PROGRAM most recently used builds of ``name``.
+
+    Every checkout path and every source edit makes a new binary; without this
+    the cache would grow by the whole fleet per CI clone. A running program is
+    unaffected by its file being unlinked.
+    """
+    pattern = re.compile(re.escape(name) + r"-[0-9a-f]{20}")
+    builds = []
+    for path in out_dir.glob(f"{name}-*"):
+        if path == keep or not pattern.fullmatch(path.name):
+            continue
+        try:
+            builds.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    builds.sort(reverse=True)
+    for _, path in builds[KEEP_PER_PROGRAM - 1 :]:
+        path.unlink(missing_ok=True)
