@@ -181,14 +181,9 @@ def _canonical_ties(rows: list[tuple[str, int, int, str]]) -> list[tuple[str, in
     return out
 
 
-def assert_top_agrees(ours: dict, ref: PprofTop, *, check_inline: bool = False) -> None:
-    """goinspect's ``top --json`` equals pprof's -top: total, shown, dropped count and every row in order.
-
-    The "(inline)" markers are compared only on request: pprof decides them
-    after dropping call edges below 0.1% of the total, which goinspect does
-    not model, so a rarely-taken non-inlined call can flip "(partial-inline)"
-    to "(inline)" in pprof.
-    """
+def assert_top_agrees(ours: dict, ref: PprofTop, *, check_inline: bool = True) -> None:
+    """goinspect's ``top --json`` equals pprof's -top: total, shown, dropped count and every row in order,
+    "(inline)"/"(partial-inline)" markers included unless ``check_inline`` is false."""
     assert ours["total"] == ref.total, f"total: goinspect {ours['total']} != pprof {ref.total}"
     assert ours["shown"] == ref.shown, f"shown: goinspect {ours['shown']} != pprof {ref.shown}"
     assert ours["dropped_nodes"] == ref.dropped_nodes

@@ -102,6 +102,9 @@ class Aggregate:
     # Per node and sample kind (when the caller passes kinds): flat and cum split by kind.
     flat_by_kind: np.ndarray | None = None
     cum_by_kind: np.ndarray | None = None
+    # What the values were computed from (after drop_frames), for later passes such as inline markers.
+    profile: Profile | None = None
+    table: NodeTable | None = None
 
     def present(self) -> np.ndarray:
         """Indexes of nodes pprof would put in its graph (non-zero flat or cum)."""
@@ -285,7 +288,7 @@ def aggregate(profile: Profile, sample_index: int, granularity: str = "functions
     return Aggregate(granularity=granularity, sample_type=profile.sample_types[sample_index],
                      sample_index=sample_index, total=total, nodes=table.nodes, flat=flat, cum=cum,
                      inline=inline, kept=kept, leaf=leaf, filters=filters,
-                     flat_by_kind=flat_k, cum_by_kind=cum_k)
+                     flat_by_kind=flat_k, cum_by_kind=cum_k, profile=profile, table=table)
 
 
 _EXACT = float(1 << 52)

@@ -3,7 +3,8 @@
 pprof ``-top`` (``report.newTrimmedGraph`` with the text format's defaults):
 drop nodes whose |cum| is below ``node_fraction`` (0.5%) of the summed flat
 values, sort by |flat| descending, then printable name, then |cum|
-descending, and keep the first ``nodecount`` (0 = all).
+descending, and keep the first ``nodecount`` (0 = all). Rows get pprof's
+inline markers (see ``inline``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from goinspect.profile.aggregate import INLINE_LABELS, Aggregate, NodeInfo
+from goinspect.profile.aggregate import Aggregate, NodeInfo
+from goinspect.profile.inline import DEFAULT_EDGE_FRACTION, inline_labels
 
 DEFAULT_NODE_FRACTION = 0.005
 
@@ -53,7 +55,8 @@ def flat_order(agg: Aggregate, idx: np.ndarray) -> list[int]:
                   key=lambda i: (-abs(int(flat[i])), nodes[i].printable, -abs(int(cum[i])), nodes[i].go_repr()))
 
 
-def top(agg: Aggregate, nodecount: int = 0, node_fraction: float = DEFAULT_NODE_FRACTION) -> TopReport:
+def top(agg: Aggregate, nodecount: int = 0, node_fraction: float = DEFAULT_NODE_FRACTION,
+        edge_fraction: float = DEFAULT_EDGE_FRACTION) -> TopReport:
     present = agg.present()
     total_flat = int(agg.flat[present].sum())
     cutoff = abs(go_int64(float(total_flat) * node_fraction))
@@ -61,8 +64,9 @@ def top(agg: Aggregate, nodecount: int = 0, node_fraction: float = DEFAULT_NODE_
     order = flat_order(agg, kept)
     if nodecount > 0:
         order = order[:nodecount]
-    rows = [TopRow(agg.nodes[i], int(agg.flat[i]), int(agg.cum[i]), INLINE_LABELS[int(agg.inline[i])], i)
-            for i in order]
+    edge_cutoff = abs(go_int64(float(total_flat) * edge_fraction))
+    inline = inline_labels(agg, order, edge_cutoff)
+    rows = [TopRow(agg.nodes[i], int(agg.flat[i]), int(agg.cum[i]), inline[i], i) for i in order]
     return TopReport(rows=rows, total=agg.total, shown=sum(r.flat for r in rows),
                      dropped_nodes=len(present) - len(kept), cutoff=cutoff,
                      node_fraction=node_fraction, kept_nodes=len(kept))
