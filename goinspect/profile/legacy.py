@@ -23,7 +23,7 @@ get names.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -512,3 +512,109 @@ class _LocationBuilder:
                     f"but {names[0]} in the binary"
                 )
         self._frames = frames
+
+
+def pprof_view(profile: Profile) -> Profile:
+    """The profile as ``go tool pprof`` sees this form: every frame named by its physical function.
+
+    pprof symbolizes ``?debug=1`` PCs with debug/gosym, which knows no inline tree: a PC
+    is named by the function whose code holds it, at the innermost file:line. The
+    runtime's stacks list one virtual PC per inlined caller, so pprof's stack has one
+    location per line of ours: ``(physical function, that line's file:line)``. Reports
+    call this when ``profile.fold_inlined`` is set, before applying ``drop_frames``;
+    the profile itself keeps the inlined functions for attribution.
+    """
+    if not profile.fold_inlined:
+        return profile
+    functions: dict[tuple[str, str], Function] = {}
+    locations: list[Location] = []
+    first = np.zeros(len(profile.locations), dtype=np.int64)  # first new location of each old one
+    count = np.zeros(len(profile.locations), dtype=np.int64)
+    for i, loc in enumerate(profile.locations):
+        first[i] = len(locations)
+        if not loc.lines:
+            locations.append(Location(id=len(locations) + 1, address=loc.address, mapping=loc.mapping))
+            count[i] = 1
+            continue
+        physical = loc.lines[-1].function.name
+        # The runtime records no virtual PC for an inlined wrapper level (tracebackPCs
+        # elides FuncIDWrapper frames), so pprof has no location for it.
+        lines = loc.lines
+        if len(lines) > 1 and loc.mapping is not None:
+            wrappers = _wrapper_levels(loc.mapping.file, loc.address)
+            lines = lines[:1] + tuple(ln for k, ln in enumerate(lines[1:], start=1) if k not in wrappers)
+        for line in lines:
+            key = (physical, line.function.filename)
+            fn = functions.get(key)
+            if fn is None:
+                fn = functions[key] = Function(id=len(functions) + 1, name=pprof_function_name(physical),
+                                               system_name=physical, filename=line.function.filename)
+            locations.append(Location(id=len(locations) + 1, address=loc.address, mapping=loc.mapping,
+                                      lines=(Line(fn, line.line),)))
+        count[i] = len(lines)
+    s = profile.samples
+    n_new = count[s.locs]
+    offsets = np.zeros(len(s) + 1, dtype=np.int64)
+    np.cumsum(np.add.reduceat(n_new, s.loc_offsets[:-1]) if len(s.locs) else np.zeros(len(s), np.int64),
+              out=offsets[1:])
+    # Samples with empty stacks: reduceat repeats the next element, so fix their depth to 0.
+    depth = np.diff(s.loc_offsets)
+    if (depth == 0).any():
+        per = np.where(depth == 0, 0, np.add.reduceat(n_new, np.minimum(s.loc_offsets[:-1], len(n_new) - 1)))
+        offsets[1:] = np.cumsum(per)
+    starts = np.repeat(first[s.locs], n_new)
+    within = np.arange(int(n_new.sum()), dtype=np.int64) - np.repeat(np.cumsum(n_new) - n_new, n_new)
+    new_locs = starts + within
+    dtype = np.uint16 if len(locations) < 2**16 else np.uint32
+    samples = Samples(values=s.values, loc_offsets=offsets, locs=new_locs.astype(dtype),
+                      num_labels=s.num_labels, other_labels=s.other_labels)
+    return replace(profile, samples=samples, locations=locations, functions=list(functions.values()),
+                   fold_inlined=False)
+
+
+def pprof_function_name(name: str) -> str:
+    """The name pprof's symbolizer shows for a raw symbol (``internal/symbolizer``: demangleSingleFunction).
+
+    A name with brackets looks like demangled C++ to it, so unless it has ``]).`` (a Go
+    method of a generic type) its parenthesized groups and ``<...>`` groups are removed:
+    ``pkg.F[go.shape.func() int]`` becomes ``pkg.F[go.shape.func int]``.
+    """
+    if ".<" in name or "])." in name:
+        return name
+    if not (any(c in name for c in "<>[]") or "::" in name):
+        return name
+    return _remove_matching(_remove_matching(name, "(", ")"), "<", ">")
+
+
+def _remove_matching(name: str, start: str, end: str) -> str:
+    """Drop every outermost ``start...end`` group, as pprof's removeMatching; unchanged on a stray ``end``."""
+    nesting = first = current = 0
+    while True:
+        hits = [i for i in (name.find(start, current), name.find(end, current)) if i >= 0]
+        if not hits:
+            return name
+        current = min(hits)
+        if name[current] == start:
+            nesting += 1
+            if nesting == 1:
+                first = current
+        else:
+            nesting -= 1
+            if nesting < 0:
+                return name
+            if nesting == 0:
+                name = name[:first] + name[current + 1 :]
+                current = first - 1
+        current += 1
+
+
+def _wrapper_levels(exe: str, address: int) -> set[int]:
+    """Inline levels (1 = the first caller) at ``address`` that are compiler-made wrappers."""
+    from goinspect.symbolize.binary import open_executable
+
+    table, _ = open_executable(exe)
+    wrapper = table.wrapper_func_id
+    frames = table.frames([address]).get(address, ())
+    if wrapper is None:
+        return {k for k, f in enumerate(frames) if k and f.file == "<autogenerated>"}
+    return {k for k, f in enumerate(frames) if k and f.func_id == wrapper}

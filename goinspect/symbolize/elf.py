@@ -78,3 +78,22 @@ class ElfImage:
             raise ProfileError(f"{self.path}: address {addr:#x} is not inside any section of the executable")
         start = sec.offset + (addr - sec.addr)
         return memoryview(self.data)[start : start + size]
+
+    def go_version(self) -> str | None:
+        """The Go release that built the binary ("go1.26.6"), from .go.buildinfo (Go 1.18+ layout)."""
+        sec = self.section(".go.buildinfo")
+        if sec is None or not sec.has_bits:
+            return None
+        raw = bytes(self.section_bytes(sec)[:64 + 32])
+        if not raw.startswith(b"\xff Go buildinf:") or len(raw) < 33 or not raw[15] & 2:
+            return None
+        length, shift, pos = 0, 0, 32
+        while pos < len(raw):
+            b = raw[pos]
+            pos += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        version = raw[pos : pos + length]
+        return version.decode("ascii", "replace") if version.startswith(b"go") else None

@@ -12,6 +12,7 @@ its PCs is asked for, and only up to the highest such PC.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,6 +43,7 @@ class Frame:
     line: int
     start_line: int
     pc: int
+    func_id: int = 0  # abi.FuncID of the function (values differ between releases: see wrapper_func_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class _Func:
     pcln: int
     cu_offset: int
     start_line: int
+    func_id: int
     inl_index_table: int  # pctab offset of PCDATA_InlTreeIndex, 0 if none
     inl_tree: int  # virtual address of the inline tree, 0 if none
 
@@ -152,6 +155,7 @@ class PcLnTab:
         (entry_off, name_off, _args, _defer, _pcsp, pcfile, pcln, npcdata, cu_offset, start_line) = struct.unpack_from(
             self.end + "IiiIIIIIIi", self.buf, base
         )
+        func_id = self.buf[base + 40]
         nfuncdata = self.buf[base + 43]
         arrays = base + _FUNC_FIXED
         inl_index_table = self._u32(arrays + 4 * PCDATA_INL_TREE_INDEX) if npcdata > PCDATA_INL_TREE_INDEX else 0
@@ -168,6 +172,7 @@ class PcLnTab:
             pcln=pcln,
             cu_offset=cu_offset,
             start_line=start_line,
+            func_id=func_id,
             inl_index_table=inl_index_table,
             inl_tree=inl_tree,
         )
@@ -286,13 +291,24 @@ class PcLnTab:
                 result = []
                 for at, k in chain:
                     if k >= 0:
-                        _fid, name, _parent, start = self._inlined_call(f, k)
+                        fid, name, _parent, start = self._inlined_call(f, k)
                     else:
-                        name, start = f.name, f.start_line
-                    result.append(Frame(name, self._file(f, files[pos]), lines[pos], start, at))
+                        fid, name, start = f.func_id, f.name, f.start_line
+                    result.append(Frame(name, self._file(f, files[pos]), lines[pos], start, at, fid))
                     pos += 1
                 out[pc] = tuple(result)
         return out
+
+    @cached_property
+    def wrapper_func_id(self) -> int | None:
+        """abi.FuncIDWrapper for the release that built the binary (internal/abi/symtab.go):
+        21 in Go 1.20-1.21, 22 in 1.22-1.24, 23 from 1.25 on; None if the version is unknown."""
+        version = self.image.go_version()
+        m = re.match(r"go1\.(\d+)", version or "")
+        if not m:
+            return None
+        minor = int(m.group(1))
+        return 21 if minor <= 21 else 22 if minor <= 24 else 23
 
     # --- moduledata ------------------------------------------------------------------------
 
