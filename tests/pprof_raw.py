@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _SAMPLE = re.compile(r"^\s*(-?\d+(?:\s+-?\d+)*):((?:\s+\d+)*)\s*$")
-_LABEL = re.compile(r"^\s+(\S+?):\[(.*)\]\s*$")
+_LABEL_LINE = re.compile(r"^\s+\S+?:\[.*\]\s*$")
+_LABEL = re.compile(r"(\S+?):\[(.*?)\]")
 _LOCATION = re.compile(r"^\s*(\d+): (0x[0-9a-f]+)(?: M=(\d+))?(?: (.*?))?\s*$")
 # "name file:line:col s=start(system name)": names may hold spaces; pprof prints a shortened name
 # (go.shape type arguments simplified) followed by the system name in parentheses when they differ.
@@ -34,7 +35,7 @@ def _function_name(frame: str) -> str:
 class RawSample:
     values: list[int]
     location_ids: list[int]
-    labels: dict[str, list[str]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # key -> what pprof prints inside [...]
 
 
 @dataclass
@@ -81,9 +82,9 @@ def pprof_raw(go: Path, path: Path) -> RawProfile:
             if m:
                 samples.append(RawSample([int(v) for v in m.group(1).split()], [int(v) for v in m.group(2).split()]))
                 continue
-            m = _LABEL.match(line)
-            if m and samples:
-                samples[-1].labels[m.group(1)] = m.group(2).split()
+            if _LABEL_LINE.match(line) and samples:
+                for key, value in _LABEL.findall(line):
+                    samples[-1].labels[key] = value
                 continue
             raise AssertionError(f"unexpected line in pprof -raw samples: {line!r}")
         m = _LOCATION.match(line)

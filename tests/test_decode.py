@@ -19,7 +19,7 @@ from goinspect.profile import profile_pb2
 from goinspect.profile.decode import decode, decode_chunks, decode_stream
 from goinspect.profile.encode import encode, encode_raw
 from goinspect.profile.load import load_profile
-from goinspect.profile.model import Profile
+from goinspect.profile.model import Label, Profile
 from goinspect.profile.source import open_source
 from goinspect.profile.validate import check_profile
 from pprof_raw import RawProfile, go_env, pprof, pprof_raw
@@ -49,12 +49,7 @@ def assert_matches_pprof(p: Profile, raw: RawProfile) -> None:
     ids = np.array([loc.id for loc in p.locations], dtype=np.uint64)
     for i, rs in enumerate(raw.samples):
         assert ids[p.samples.stack(i)].tolist() == rs.location_ids, f"sample {i}"
-    labels = p.samples.num_labels["bytes"]
-    want_present = [("bytes" in s.labels) for s in raw.samples]
-    assert labels.present.tolist() == want_present
-    assert [int(v) for v, ok in zip(labels.values, labels.present) if ok] == [
-        int(s.labels["bytes"][0]) for s in raw.samples if "bytes" in s.labels
-    ]
+    assert [our_labels(p, i) for i in range(len(p.samples))] == [s.labels for s in raw.samples]
     assert len(p.locations) == len(raw.locations)
     for loc in p.locations:
         address, functions = raw.locations[loc.id]
@@ -62,6 +57,18 @@ def assert_matches_pprof(p: Profile, raw: RawProfile) -> None:
         assert [line.function.name for line in loc.lines] == functions
     # Go's writer emits exactly the functions its locations use.
     assert {line.function.id for loc in p.locations for line in loc.lines} == {f.id for f in p.functions}
+
+
+def our_labels(p: Profile, i: int) -> dict[str, str]:
+    """Sample ``i``'s labels as ``pprof -raw`` prints them: key -> values joined, numbers with their unit."""
+    out: dict[str, list[str]] = {}
+    for key, col in p.samples.num_labels.items():
+        if col.present[i]:
+            out.setdefault(key, []).append(f"{col.values[i]} {col.unit}" if col.unit else str(col.values[i]))
+    for label in p.samples.other_labels.get(i, ()):
+        text = label.str if label.str else (f"{label.num} {label.num_unit}" if label.num_unit else str(label.num))
+        out.setdefault(label.key, []).append(text)
+    return {k: " ".join(v) for k, v in out.items()}
 
 
 def assert_same_profile(a: Profile, b: Profile) -> None:
@@ -186,3 +193,31 @@ def test_streamed_in_chunks_equals_whole(real_profiles, chunk):
 def test_decode_stream_from_gzip(real_profiles):
     stream = open_source(str(real_profiles["manystacks"]), timeout=10)
     assert_same_profile(decode_stream(stream, "stream"), decode(stream.read(), "whole"))
+
+
+def test_string_repeated_and_unit_labels(real_profiles, toolchain, tmp_path):
+    """Labels Go's heap profiles do not use, added to a real profile: pprof -raw is still the reference."""
+    pb = profile_pb2.Profile()
+    pb.ParseFromString(gzip.decompress(real_profiles["leakmap"].read_bytes()))
+    strings = list(pb.string_table)
+
+    def s(text: str) -> int:
+        if text not in strings:
+            strings.append(text)
+            pb.string_table.append(text)
+        return strings.index(text)
+
+    labelled = [i for i, sample in enumerate(pb.sample) if sample.label]
+    a, b, c, d = labelled[:4]
+    pb.sample[a].label.add(key=s("goroutine"), str=s("worker 7"))  # a string label
+    pb.sample[b].label.add(key=s("bytes"), num=99)  # a repeated numeric key
+    pb.sample[c].label.add(key=s("extra"), num=5, num_unit=s("count"))  # a second numeric key, with a unit
+    pb.sample[d].label.add(key=s("extra"), num=6, num_unit=s("seconds"))  # same key, another unit
+    path = tmp_path / "labels.pb"
+    path.write_bytes(pb.SerializeToString())
+    p = load_profile(str(path))
+    assert_matches_pprof(p, pprof_raw(toolchain.go, path))
+    assert p.samples.other_labels[a] == (Label(key="goroutine", str="worker 7"),)
+    assert [(lab.key, lab.num) for lab in p.samples.other_labels[b]][1:] == [("bytes", 99)]
+    assert not p.samples.num_labels["bytes"].present[b]
+    assert_same_profile(decode(encode_raw(p), "again"), p)

@@ -159,8 +159,9 @@ class _SampleState:
         self.convert, self.loc_dtype = _location_converter(self.location_ids)
         self.locs = _Grow(self.loc_dtype, 1 << 16)
         self.values = _Grow(np.int64, 1 << 12)
-        self.id_counts = _Grow(np.int64, 1 << 12)
-        self.value_counts = _Grow(np.int64, 1 << 12)
+        # Per-sample counts fit 32 bits (a sample cannot be longer than the 2 GiB cap allows).
+        self.id_counts = _Grow(np.int32, 1 << 12)
+        self.value_counts = _Grow(np.int32, 1 << 12)
         self.labels: list[tuple[np.ndarray, ...]] = []
 
     def add_locations(self, table_bytes: bytes) -> None:
@@ -199,7 +200,7 @@ class _SampleState:
         self.id_counts.append(id_counts)
         self.value_counts.append(value_counts)
         if len(fields[3][0]):
-            self.labels.append(_label_fields(buf, fields[3], name))
+            self.labels.append(_compact_labels(_label_fields(buf, fields[3], name), name))
         self.n += n
 
     def finish(self, tables: _Tables) -> Samples:
@@ -211,8 +212,12 @@ class _SampleState:
             raise ProfileError(f"{name}: the location table changed while it was being read")
         validate.check_value_counts(self.value_counts.finish(), n_types, name)
         loc_offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(self.id_counts.finish(), out=loc_offsets[1:])
-        labels = [np.concatenate(cols) for cols in zip(*self.labels)] if self.labels else None
+        np.cumsum(self.id_counts.finish(), out=loc_offsets[1:], dtype=np.int64)
+        labels = None
+        if self.labels:
+            chunks, self.labels = self.labels, []
+            labels = tuple(np.concatenate([c[f] for c in chunks]) for f in range(5))
+            del chunks
         num_labels, other_labels = _label_columns(labels, n, tables.strings, name)
         return Samples(values=self.values.finish().reshape(n, n_types), loc_offsets=loc_offsets,
                        locs=self.locs.finish(), num_labels=num_labels, other_labels=other_labels)
@@ -592,8 +597,8 @@ class _Grow:
     def append(self, chunk: np.ndarray) -> None:
         need = self.n + len(chunk)
         if need > len(self.a):
-            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/8.
-            self.a.resize(need + need // 8, refcheck=False)
+            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/16.
+            self.a.resize(need + need // 16, refcheck=False)
         self.a[self.n:need] = chunk
         self.n = need
 
@@ -650,6 +655,21 @@ def _label_fields(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], name: st
     return which, cols[1], cols[2], cols[3], cols[4]
 
 
+def _compact_labels(labels: tuple[np.ndarray, ...], name: str) -> tuple[np.ndarray, ...]:
+    """Store sample indexes and string indexes in 32 bits while the other chunks are decoded.
+
+    A string index that does not fit is out of range of any string table the
+    size cap allows, so it is reported here.
+    """
+    which, key, strx, num, unit = labels
+    for what, arr in (("key", key), ("value", strx), ("unit", unit)):
+        bad = np.flatnonzero((arr < 0) | (arr > np.iinfo(np.int32).max))
+        if len(bad):
+            raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
+                               f"{int(arr[bad[0]])}, which no string table can have")
+    return (which.astype(np.int32), key.astype(np.int32), strx.astype(np.int32), num, unit.astype(np.int32))
+
+
 def _label_columns(labels: tuple[np.ndarray, ...] | None, n: int, strings: list[str], name: str
                    ) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
     """Numeric labels become one column per key; string labels and repeated keys go to ``other_labels``."""
@@ -663,17 +683,26 @@ def _label_columns(labels: tuple[np.ndarray, ...] | None, n: int, strings: list[
             raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
                                f"{int(arr[bad[0]])}, but the string table has {n_strings} entries")
     numeric = (strx == 0) & ((num != 0) | (unit != 0))
-    textual = strx != 0
-    other = textual.copy()
+    other = strx != 0
     num_labels: dict[str, LabelColumn] = {}
-    for k in np.unique(key[numeric]):
-        sel = np.flatnonzero(numeric & (key == k))
-        owners = which[sel]
-        units, unit_counts = np.unique(unit[sel], return_counts=True)
-        col_unit = int(units[np.argmax(unit_counts)])
-        uniq, per_owner = np.unique(owners, return_counts=True)
-        repeated = np.isin(owners, uniq[per_owner > 1])
-        to_column = ~repeated & (unit[sel] == col_unit)
+    keys = key[numeric]
+    # The common case (Go heap profiles): every label is the numeric "bytes"; skip the sorting and masking.
+    only_key = len(keys) == len(key) and len(keys) > 0 and bool((keys == keys[0]).all())
+    for k in ([int(keys[0])] if only_key else np.unique(keys)):
+        sel = np.arange(len(key)) if only_key else np.flatnonzero(numeric & (key == k))
+        owners = which[sel]  # in sample order: labels are listed in input order
+        sel_unit = unit[sel]
+        if (sel_unit == sel_unit[0]).all():
+            col_unit = int(sel_unit[0])
+            to_column = np.ones(len(sel), dtype=bool)
+        else:
+            units, unit_counts = np.unique(sel_unit, return_counts=True)
+            col_unit = int(units[np.argmax(unit_counts)])
+            to_column = sel_unit == col_unit
+        # A key repeated within a sample does not fit one column: all its labels go to other_labels.
+        dup = np.flatnonzero(owners[1:] == owners[:-1])
+        if len(dup):
+            to_column &= ~np.isin(owners, owners[dup])
         other[sel[~to_column]] = True
         values = np.zeros(n, dtype=np.int64)
         present = np.zeros(n, dtype=bool)

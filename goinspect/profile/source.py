@@ -67,7 +67,10 @@ class ProfileStream:
     def chunks(self) -> Iterator[bytes]:
         """The decompressed profile in pieces of a few MiB (the whole thing if it was not compressed)."""
         if self.gzipped:
-            yield from inflate([self.raw], name=self.name, limit=self.limit)
+            # Small input slices: zlib copies the unconsumed input on every call otherwise.
+            view = memoryview(self.raw)
+            pieces = (view[i:i + _READ_CHUNK // 4] for i in range(0, len(view), _READ_CHUNK // 4))
+            yield from inflate(pieces, name=self.name, limit=self.limit)
         elif self.raw:
             yield self.raw
 
@@ -136,7 +139,7 @@ def inflate(chunks: Iterable[bytes], *, name: str, limit: int) -> Iterator[bytes
         pending = chunk
         while pending:
             if member_done:
-                if not pending.startswith(GZIP_MAGIC[: len(pending)]):
+                if not bytes(pending[:2]).startswith(GZIP_MAGIC[: len(pending)]):
                     return  # trailing garbage after a complete member: ignore it, as gzip(1) does
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
                 member_done = False
