@@ -21,9 +21,10 @@ from pathlib import Path
 from goinspect.commands.common import print_json
 from goinspect.commands.profile_trend import report_json, report_lines
 from goinspect.errors import InputError
-from goinspect.profile.attribute import attribute
+from goinspect.commands.report_options import read_source_line
+from goinspect.profile.kinds import sample_kinds
 from goinspect.profile.load import load_profile
-from goinspect.profile.trend import trend
+from goinspect.profile.trend import SiteTrend, TrendReport, trend
 from goinspect.run.build import build_program
 from goinspect.run.process import GoService
 from goinspect.run.toolchain import DEFAULT_GO_VERSIONS, ensure_go
@@ -49,6 +50,29 @@ def _drive(base_url: str, round_no: int, logins: int, renders: int) -> None:
         get(f"/login?user=u{round_no}-{i}")
     for _ in range(renders):
         get("/render?rows=300")
+
+
+def verdict_lines(report: TrendReport) -> list[str]:
+    """The demo's closing summary: sites that grew at every snapshot, then the false alarms beside them."""
+    def kind(t: SiteTrend) -> str:
+        return t.kind or "unattributed"
+
+    # Sites whose growth is under 1% of the heap are sampling noise here, whatever their shape.
+    floor = 0.01 * max(report.total.stats.values)
+    leaks = [t for t in report.sites
+             if t.classification == "growing" and t.stats.monotonic and t.stats.growth >= floor]
+    churn = sorted((t for t in report.sites if t.classification == "churn"),
+                   key=lambda t: -(t.companion.growth if t.companion else 0))
+    plateau = sorted((t for t in report.sites if t.classification == "plateau"), key=lambda t: -t.stats.values[-1])
+    lines = [f"LEAK SUSPECT  {t.node.printable} [{kind(t)}]: in-use grew at every snapshot, "
+             f"{t.stats.slope_per_snapshot:+,.0f} B per snapshot (R² {t.stats.r2:.2f})" for t in leaks[:5]]
+    if not leaks:
+        lines.append("No site grew at every snapshot: no leak suspect.")
+    lines += [f"churn         {t.node.printable} [{kind(t)}]: allocated {t.companion.growth:+,} B "
+              f"over the snapshots, in-use level: not a leak" for t in churn[:3] if t.companion]
+    lines += [f"plateau       {t.node.printable} [{kind(t)}]: grew, then level: bounded, not a leak"
+              for t in plateau[:3]]
+    return lines
 
 
 class DemoCommand:
@@ -85,24 +109,16 @@ class DemoCommand:
                     paths.append(str(path))
                     _say(args, f"  snapshot {k}: {args.logins} logins, {args.renders} renders -> {path.name}")
             profiles = [load_profile(p) for p in paths]
-            report = trend(profiles, paths, sample_index="inuse_space")
-            sites = {(s.function, s.line): s for s in attribute(profiles[-1], go_version=args.go).sites}
-            for t in report.sites:
-                site = sites.get((t.node.name, t.node.line))
-                t.kind = site.kind if site is not None else None
+            kinds = sample_kinds(profiles[-1], args.go, read_source_line)
+            report = trend(profiles, paths, sample_index="inuse_space", last_kinds=(kinds.codes, kinds.names))
             if args.json:
                 print_json(report_json(report, limit=20))
                 return 0
             print()
             print("\n".join(report_lines(report, limit=10)))
             print()
-            growing = [t for t in report.sites if t.classification == "growing"]
-            for t in growing[:3]:
-                print(f"LEAK SUSPECT: {t.node.printable} ({t.kind or 'unattributed'}) grows "
-                      f"{t.stats.slope_per_snapshot:+,.0f} B per snapshot, R²={t.stats.r2:.2f}, "
-                      f"monotonic={t.stats.monotonic}")
-            if not growing:
-                print("No site kept growing across the snapshots.")
+            for line in verdict_lines(report):
+                print(line)
             if args.keep:
                 print(f"profiles kept in {out}; try: goinspect profile top {paths[-1]}")
         return 0
