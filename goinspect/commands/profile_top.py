@@ -45,7 +45,8 @@ class TopCommand:
         report = top(agg, args.nodecount, args.node_fraction)
         names = labels.names if labels else None
         if args.json:
-            print_json(top_json(profile, agg, report, kind_names=names))
+            extra = {"kind_note": labels.version_note} if labels else None
+            print_json(top_json(profile, agg, report, kind_names=names, extra=extra))
         else:
             print("\n".join(top_lines(profile, agg, report, kind_names=names)))
         return 0

@@ -95,7 +95,9 @@ class Aggregate:
     nodes: list[NodeInfo]
     flat: np.ndarray  # (nodes,) int64
     cum: np.ndarray  # (nodes,) int64
-    inline: np.ndarray  # (nodes,) int8: INLINE_NONE / INLINE_ALL / INLINE_PARTIAL
+    # (nodes,) int8: how calls into the node appear in the location table (INLINE_NONE: never inlined);
+    # the markers pprof prints also depend on the report's trimming (see ``inline``).
+    inline: np.ndarray
     kept: np.ndarray  # (samples,) bool: samples that contributed (filters passed, value non-zero, stack non-empty)
     leaf: np.ndarray  # (samples,) int32: leaf node per sample, -1 where none
     filters: NameFilter = field(default_factory=NameFilter)
