@@ -75,8 +75,10 @@ def run_pprof(go: Path, args: list[str], timeout: float = 600) -> str:
 
 def pprof_args(*, sample_index: str | None = None, granularity: str = "functions", focus: str | None = None,
                ignore: str | None = None, nodecount: int | None = None, node_fraction: float | None = None,
-               diff_base: Path | None = None) -> list[str]:
-    args = ["-symbolize=none", "-unit=B", f"-{granularity}"]
+               diff_base: Path | None = None, symbolize: bool = False) -> list[str]:
+    args = ["-unit=B", f"-{granularity}"]
+    if not symbolize:
+        args.insert(0, "-symbolize=none")
     if sample_index:
         args.append(f"-sample_index={sample_index}")
     if focus:
@@ -121,9 +123,14 @@ def parse_top(text: str) -> PprofTop:
     return PprofTop(total=total, shown=shown, dropped_nodes=dropped, rows=rows, header=header, kept_nodes=kept)
 
 
-def pprof_top(go: Path, profile: Path, **options) -> PprofTop:
-    """``go tool pprof -top`` on ``profile`` with the given options (see ``pprof_args``), parsed."""
-    return parse_top(run_pprof(go, ["-top", *pprof_args(**options), str(profile)]))
+def pprof_top(go: Path, profile: Path, *, exe: Path | None = None, **options) -> PprofTop:
+    """``go tool pprof -top [exe] profile`` with the given options (see ``pprof_args``), parsed.
+
+    With ``exe`` (e.g. for ``?debug=1`` text profiles) pprof symbolizes through the binary.
+    """
+    binary = [str(exe)] if exe is not None else []
+    args = pprof_args(symbolize=exe is not None, **options)
+    return parse_top(run_pprof(go, ["-top", *args, *binary, str(profile)]))
 
 
 def goinspect_cli(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
