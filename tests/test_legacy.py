@@ -315,3 +315,66 @@ def test_scale_equals_go_math(toolchain, tmp_path):
         c, s = legacy.scale_heap_sample(count[sel], size[sel], int(r))
         got[sel, 0], got[sel, 1] = c, s
     assert np.array_equal(got, want)
+
+
+# --- property: any damage gives a Profile or one ProfileError, never another exception ------
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_text_never_crashes(served, data):
+    exe, paths = served
+    text = paths[None].read_bytes()
+    kind = data.draw(st.sampled_from(["truncate", "byte", "drop-line", "dup-line", "splice"]))
+    if kind == "truncate":
+        damaged = text[: data.draw(st.integers(0, len(text)))]
+    elif kind == "byte":
+        i = data.draw(st.integers(0, len(text) - 1))
+        damaged = text[:i] + bytes([data.draw(st.integers(0, 255))]) + text[i + 1 :]
+    else:
+        lines = text.split(b"\n")
+        i = data.draw(st.integers(0, len(lines) - 1))
+        if kind == "drop-line":
+            lines = lines[:i] + lines[i + 1 :]
+        elif kind == "dup-line":
+            lines = lines[: i + 1] + lines[i:]
+        else:
+            lines[i] = data.draw(st.binary(max_size=40))
+        damaged = b"\n".join(lines)
+    use_exe = data.draw(st.booleans())
+    try:
+        prof = legacy.parse(damaged, exe=str(exe) if use_exe else None, name="heap")
+    except ProfileError as err:
+        assert str(err) and "\n" not in str(err)
+    else:
+        assert len(prof.samples) > 0
+        assert prof.samples.loc_offsets[-1] == len(prof.samples.locs)
+        assert int(prof.samples.locs.max(initial=0)) < len(prof.locations)
+
+
+def test_pie_executable_symbolizes_through_its_load_bias(served, toolchain, tmp_path):
+    """A PIE build serves its own profile; comment lines place the binary, symbols equal the non-PIE path's rules."""
+    pie = build_program(toolchain, FLEET_DIR, "./cmd/leakmap", flags=("-buildmode=pie",))
+    assert ElfImage(pie).is_pie
+    from goinspect.run.process import GoService
+
+    with GoService(pie, (), {"GODEBUG": "memprofilerate=1"}) as svc:
+        svc.advance(2)
+        text = svc.heap_profile(debug=1).decode()
+    prof = legacy.parse(text.encode(), exe=str(pie), name="heap")
+    by_address = {loc.address: loc for loc in prof.locations}
+    comments = _COMMENT.findall(text)
+    assert comments
+    for pc, func, file, line in comments:
+        loc = by_address.get(int(pc, 16))
+        if loc is not None:
+            assert (legacy.print_name(loc.lines[0].function.name), loc.lines[0].function.filename,
+                    loc.lines[0].line) == (func, file, int(line)), pc
+    names = {ln.function.name for loc in prof.locations for ln in loc.lines}
+    assert "runtime.mapassign_fast64" in names or any(n.startswith("internal/runtime/maps.") for n in names)
+    # The non-PIE build of the same program is not the binary that wrote it.
+    with pytest.raises(ProfileError, match="was not written by"):
+        legacy.parse(text.encode(), exe=str(served[0]), name="heap")

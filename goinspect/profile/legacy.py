@@ -45,7 +45,7 @@ _SAMPLE_LINE_RE = re.compile(rb"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @((?:[ 
 _SAMPLE_HEAD_RE = re.compile(rb"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *\] @")
 _CONTENT_START_RE = re.compile(rb"\n[^#\n]")  # a line that is neither a comment nor blank
 _COMMENT_FRAME_RE = re.compile(
-    rb"^[ \t]*#\t(0x[0-9a-f]+)(?:\t+(\S.*?)\+0x[0-9a-f]+\t+(.*):(\d+))?[ \t]*\r?$", re.M
+    rb"^[ \t]*#\t(0x[0-9a-f]+)(?:\t+(\S.*?)\+(0x[0-9a-f]+)\t+(.*):(\d+))?[ \t]*\r?$", re.M
 )
 
 # google/pprof profile/legacy_profile.go: allocRxStr and allocSkipRxStr, which
@@ -354,14 +354,14 @@ def _unique_pcs(pcs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _comment_frames(
     body: bytes, table: _SampleTable, inverse: np.ndarray, offsets: np.ndarray, n_uniq: int
-) -> dict[int, tuple[str, str, int] | None]:
-    """PC (as printed: the call, i.e. return address - 1) -> (function, file, line) from the comment lines.
+) -> dict[int, tuple[str, str, int, int] | None]:
+    """PC (as printed: the call, i.e. return address - 1) -> (function, file, line, offset from entry).
 
     A sample's comment block is read only if its stack holds a PC no earlier block
     covered: the same PC always prints the same frame, and a MemProfileRate=1 profile
     repeats a few hundred PCs across millions of comment lines.
     """
-    out: dict[int, tuple[str, str, int] | None] = {}
+    out: dict[int, tuple[str, str, int, int] | None] = {}
     examined = np.zeros(n_uniq, dtype=bool)
     n = len(table.starts)
     for i in range(n):
@@ -370,10 +370,14 @@ def _comment_frames(
             continue
         examined[u] = True
         block = body[table.ends[i] : table.starts[i + 1] if i + 1 < n else len(body)]
-        for pc, func, file, line in _COMMENT_FRAME_RE.findall(block):
+        for pc, func, off, file, line in _COMMENT_FRAME_RE.findall(block):
             key = int(pc, 16)
             if key not in out:
-                out[key] = (func.decode("utf-8", "replace"), file.decode("utf-8", "replace"), int(line)) if func else None
+                out[key] = (
+                    (func.decode("utf-8", "replace"), file.decode("utf-8", "replace"), int(line), int(off, 16))
+                    if func
+                    else None
+                )
     return out
 
 
@@ -395,7 +399,7 @@ class _LocationBuilder:
     PC they belong to, as the runtime's own proto writer does.
     """
 
-    def __init__(self, exe: str | None, comments: dict[int, tuple[str, str, int] | None], name: str) -> None:
+    def __init__(self, exe: str | None, comments: dict[int, tuple[str, str, int, int] | None], name: str) -> None:
         self.exe = exe
         self.comments = comments
         self.name = name
@@ -488,9 +492,12 @@ class _LocationBuilder:
         from goinspect.symbolize.binary import open_executable
 
         table, mapping = open_executable(self.exe)
-        self.mapping = mapping
+        slide = self._pie_slide(table) if table.image.is_pie else 0
+        self.mapping = replace(mapping, start=mapping.start + slide, limit=mapping.limit + slide)
         wanted = np.array(sorted(pcs | set(self.comments)), dtype=np.int64)
-        frames = table.frames(wanted)
+        frames = table.frames(wanted - slide)
+        if slide:
+            frames = {pc + slide: tuple(replace(f, pc=f.pc + slide) for f in fr) for pc, fr in frames.items()}
         for pc in pcs:
             if pc not in frames:
                 raise ProfileError(
@@ -512,6 +519,24 @@ class _LocationBuilder:
                     f"but {names[0]} in the binary"
                 )
         self._frames = frames
+
+    def _pie_slide(self, table) -> int:
+        """Load bias of a position-independent executable, from the runtime's comment lines.
+
+        The text form records no mappings, but a comment line ``0xPC func+0xOFF`` puts the
+        function's entry at PC - OFF; the binary knows its link-time entry.
+        """
+        entries = table.entries_by_name()
+        for pc, frame in self.comments.items():
+            if frame is None or "[" in frame[0]:
+                continue
+            entry = entries.get(frame[0])
+            if entry is not None:
+                return pc - frame[3] - entry
+        raise ProfileError(
+            f"{self.exe} is a position-independent executable and profile {self.name} names none of its "
+            "functions, so its load address is unknown"
+        )
 
 
 def pprof_view(profile: Profile) -> Profile:
@@ -541,7 +566,7 @@ def pprof_view(profile: Profile) -> Profile:
         # elides FuncIDWrapper frames), so pprof has no location for it.
         lines = loc.lines
         if len(lines) > 1 and loc.mapping is not None:
-            wrappers = _wrapper_levels(loc.mapping.file, loc.address)
+            wrappers = _wrapper_levels(loc.mapping, loc.address)
             lines = lines[:1] + tuple(ln for k, ln in enumerate(lines[1:], start=1) if k not in wrappers)
         for line in lines:
             key = (physical, line.function.filename)
@@ -608,13 +633,14 @@ def _remove_matching(name: str, start: str, end: str) -> str:
         current += 1
 
 
-def _wrapper_levels(exe: str, address: int) -> set[int]:
+def _wrapper_levels(mapping: Mapping, address: int) -> set[int]:
     """Inline levels (1 = the first caller) at ``address`` that are compiler-made wrappers."""
     from goinspect.symbolize.binary import open_executable
 
-    table, _ = open_executable(exe)
+    table, linked = open_executable(mapping.file)
+    at = address - (mapping.start - linked.start)  # undo a PIE load bias
     wrapper = table.wrapper_func_id
-    frames = table.frames([address]).get(address, ())
+    frames = table.frames([at]).get(at, ())
     if wrapper is None:
         return {k for k, f in enumerate(frames) if k and f.file == "<autogenerated>"}
     return {k for k, f in enumerate(frames) if k and f.func_id == wrapper}

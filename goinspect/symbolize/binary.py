@@ -10,14 +10,18 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from goinspect.errors import InputError, ProfileError
+from goinspect.errors import InputError
 from goinspect.profile.model import Mapping
 from goinspect.symbolize.elf import ElfImage
 from goinspect.symbolize.pclntab import PcLnTab
 
 
 def open_executable(path: str) -> tuple[PcLnTab, Mapping]:
-    """The pclntab of the Go executable at ``path`` and a mapping covering its text."""
+    """The pclntab of the Go executable at ``path`` and a mapping covering its text at link-time addresses.
+
+    A position-independent executable runs at a load bias the caller must add (see
+    ``table.image.is_pie``).
+    """
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -31,11 +35,6 @@ def open_executable(path: str) -> tuple[PcLnTab, Mapping]:
 def _open(path: str, _mtime: int, _size: int) -> tuple[PcLnTab, Mapping]:
     image = ElfImage(path)
     table = PcLnTab(image)
-    if image.is_pie:
-        raise ProfileError(
-            f"{path} is a position-independent executable; symbolizing ?debug=1 profiles needs a "
-            "non-PIE build (the Go default on linux), because the text profile records no load address"
-        )
     text = image.section(".text")
     assert text is not None  # PcLnTab checked it
     mapping = Mapping(

@@ -65,7 +65,8 @@ class PcLnTab:
 
     def __init__(self, image: ElfImage) -> None:
         self.image = image
-        sec = image.section(".gopclntab")
+        # PIE builds put it in .data.rel.ro.gopclntab (it holds relocated pointers there).
+        sec = image.section(".gopclntab") or image.section(".data.rel.ro.gopclntab")
         if sec is None:
             if image.section(".text") is not None and image.section(".go.buildinfo") is None:
                 raise ProfileError(f"{image.path} is not a Go executable (no .gopclntab section)")
@@ -178,6 +179,17 @@ class PcLnTab:
         )
         self._funcs[index] = f
         return f
+
+    @cached_property
+    def _entries_by_name(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in range(self.nfunc):
+            out.setdefault(self.func(i).name, self.text_start + int(self.entry_offs[i]))
+        return out
+
+    def entries_by_name(self) -> dict[str, int]:
+        """Function name -> entry PC, for every function (decodes all function records once)."""
+        return self._entries_by_name
 
     def func_name(self, index: int) -> str:
         return self.func(index).name
