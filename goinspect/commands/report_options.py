@@ -45,7 +45,8 @@ def add_top_options(parser: argparse.ArgumentParser) -> None:
 def add_kind_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--go", metavar="VERSION", dest="go_version",
                         help="Go version that built the program (e.g. 1.23 or 1.26.6), for the kind column's "
-                             "map layouts and size ladders; default: the newest modelled release")
+                             "map layouts and size ladders; default: read from --exe, else the newest modelled "
+                             "release")
     parser.add_argument("--no-kind", action="store_true",
                         help="skip the kind column (map buckets, slice growth, ...) and its attribution pass")
 
@@ -71,7 +72,12 @@ def kinds_for(profile: Profile, args: argparse.Namespace) -> SampleKinds | None:
     """Per-sample kinds for the kind column, unless --no-kind."""
     if getattr(args, "no_kind", False):
         return None
-    version = GoVersion.parse(args.go_version) if getattr(args, "go_version", None) else None
+    text = getattr(args, "go_version", None)
+    if not text and getattr(args, "exe", None):
+        from goinspect.commands.profile_sites import go_version_of_binary
+
+        text = go_version_of_binary(args.exe)
+    version = GoVersion.parse(text) if text else None
     return sample_kinds(profile, version, read_source_line)
 
 
