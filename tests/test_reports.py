@@ -191,6 +191,8 @@ def test_fit_line_recovers_a_line_and_judges_fit():
     ([400, 400, 401, 400], [1000, 2000, 3000, 4000], "churn"),
     ([400, 400, 401, 400], [1000, 1000, 1000, 1000], "flat"),
     ([400, 300, 200, 100], None, "shrinking"),
+    ([12, 20, 12, 12, 20], None, "fluctuating"),  # a buffer pool breathing: ends higher, no growth
+    ([100, 150, 140, 250, 300], None, "growing"),  # one dip, but a line fits: still growing
     ([0, 0, 0], None, "flat"),
 ])
 def test_classify(values, companion, expected):

@@ -4,7 +4,8 @@ For each site (by default the source line that allocated) this shows its value
 in every snapshot, the least-squares slope (per snapshot, and per second when
 the profiles carry their time), how well a straight line fits (R²), whether it
 grew monotonically, and a classification: growing, plateau (grew, then level),
-churn (in-use level while allocations keep rising), shrinking or flat. Sites
+churn (in-use level while allocations keep rising), fluctuating (up and down,
+no steady growth), shrinking or flat. Sites
 are sorted by growth. This is what ``pprof -diff_base`` cannot tell from two
 profiles.
 """
@@ -85,7 +86,7 @@ class TrendCommand:
     """Follow every allocation site across three or more heap snapshots (oldest first)."""
 
     name = "trend"
-    help = "per-site growth over >= 3 snapshots: slope, fit, plateau, growing/plateau/churn/shrinking/flat"
+    help = "per-site growth over >= 3 snapshots: slope, fit, plateau, growing/plateau/churn/fluctuating/shrinking/flat"
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("profiles", nargs="+", metavar="PROFILE",

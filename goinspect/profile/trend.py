@@ -11,6 +11,8 @@ least-squares line, then classifies the series:
   last ``plateau_k`` snapshots, like a cache that filled up;
 - **churn**: in-use stayed level throughout while the matching ``alloc_*``
   value kept rising: memory allocated and freed at the same rate;
+- **fluctuating**: it ended higher, but went up and down on the way and a
+  line fits it badly (R² below 0.5): a pool or buffer breathing, not growth;
 - **shrinking**: it fell by more than the tolerance;
 - **flat**: none of these.
 
@@ -31,7 +33,9 @@ from goinspect.profile.aggregate import NodeInfo, flat_all_types
 from goinspect.profile.filters import NameFilter
 from goinspect.profile.model import Profile
 
-CLASSES = ("growing", "plateau", "churn", "shrinking", "flat")
+CLASSES = ("growing", "plateau", "churn", "fluctuating", "shrinking", "flat")
+#: Below this R², a series that rose but not at every snapshot is noise around a level, not growth.
+MIN_GROWTH_R2 = 0.5
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_PLATEAU_K = 2
 MIN_SNAPSHOTS = 3
@@ -104,7 +108,11 @@ def series_stats(values: np.ndarray, seconds: np.ndarray | None, tolerance: floa
 def classify(stats: SeriesStats, companion: SeriesStats | None) -> str:
     """One of CLASSES; ``companion`` is the alloc_* series matching an inuse_* one (None otherwise)."""
     if stats.rose:
-        return "plateau" if stats.level_tail else "growing"
+        if stats.level_tail:
+            return "plateau"
+        if not stats.monotonic and stats.r2 < MIN_GROWTH_R2:
+            return "fluctuating"
+        return "growing"
     if stats.fell:
         return "shrinking"
     if stats.level and companion is not None and companion.rose:
