@@ -222,3 +222,22 @@ def test_top_names_the_kind_of_each_row(go_version, fleet_service, fleet_site, t
         assert rows[(str(file), line)]["kind"] == kind, (label, rows[(str(file), line)])
     plain = goinspect_json("profile", "top", str(path), "--no-kind")
     assert "kind" not in plain["rows"][0]
+
+
+def test_trend_polls_a_live_url(go_version, fleet_service, fleet_site):
+    """--samples polls the service itself; an idle leakmap holds the same entries at every poll: flat, not growing."""
+    with fleet_service("leakmap", memprofilerate=1) as svc:
+        held = svc.advance(2)["maps"]["main.sessions"]["len"]
+        report = goinspect_json("profile", "trend", svc.base_url + "/debug/pprof/heap?gc=1", "--samples", "3",
+                                "--interval", "0.2", "--sample-index", "inuse_objects", "--nodecount", "0")
+    assert [s["source"].endswith(f"(poll {i + 1})") for i, s in enumerate(report["snapshots"])] == [True] * 3
+    file, line = fleet_site("leakmap", "leak_value_new")
+    site = site_row(report, file, line)
+    assert site["values"] == [held] * 3 and site["class"] == "flat"
+
+
+def test_trend_polling_needs_one_url():
+    done = subprocess.run([sys.executable, "-m", "goinspect", "profile", "trend", "a.pb.gz", "--samples", "3"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith("goinspect: error: --samples polls one http(s) URL")
+    assert "Traceback" not in done.stderr

@@ -13,12 +13,15 @@ profiles.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 from goinspect.commands.common import add_input_options, add_json_option, print_json, read_profile
 from goinspect.commands.report_options import (add_filter_options, add_granularity_option, add_kind_options,
                                                add_sample_index_option, kinds_for, name_filter)
 from goinspect.errors import UsageError
+from goinspect.profile.model import Profile
 from goinspect.profile.trend import (DEFAULT_PLATEAU_K, DEFAULT_TOLERANCE, MIN_SNAPSHOTS, SeriesStats, SiteTrend,
                                      TrendReport, trend)
 from goinspect.render.table import render_table
@@ -90,7 +93,12 @@ class TrendCommand:
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("profiles", nargs="+", metavar="PROFILE",
-                            help=f"at least {MIN_SNAPSHOTS} heap profiles of one program, oldest first")
+                            help=f"at least {MIN_SNAPSHOTS} heap profiles of one program, oldest first; "
+                                 "or one URL with --samples")
+        parser.add_argument("--samples", type=int, metavar="N",
+                            help="poll the one URL given N times (at least 3) instead of reading N files")
+        parser.add_argument("--interval", type=float, default=10.0, metavar="SECS",
+                            help="seconds between polls with --samples (default 10)")
         add_sample_index_option(parser)
         add_granularity_option(parser, default="lines")
         parser.add_argument("--nodecount", type=int, default=25, metavar="N",
@@ -106,14 +114,38 @@ class TrendCommand:
         add_json_option(parser)
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.samples is not None:
+            return self._run(args, *self._poll(args))
         if len(args.profiles) < MIN_SNAPSHOTS:
             raise UsageError(f"a trend needs at least {MIN_SNAPSHOTS} snapshots, got {len(args.profiles)}")
+        return self._run(args, [read_profile(spec, args) for spec in args.profiles], list(args.profiles))
+
+    @staticmethod
+    def _poll(args: argparse.Namespace) -> tuple[list[Profile], list[str]]:
+        """Fetch one live heap profile endpoint ``--samples`` times, ``--interval`` apart."""
+        if len(args.profiles) != 1 or not args.profiles[0].startswith(("http://", "https://")):
+            raise UsageError("--samples polls one http(s) URL: give exactly one URL")
+        if args.samples < MIN_SNAPSHOTS:
+            raise UsageError(f"--samples must be at least {MIN_SNAPSHOTS}, not {args.samples}")
+        if args.interval < 0:
+            raise UsageError(f"--interval must be 0 or more, not {args.interval}")
+        url = args.profiles[0]
+        profiles, sources = [], []
+        for i in range(args.samples):
+            if i:
+                time.sleep(args.interval)
+            profiles.append(read_profile(url, args))
+            sources.append(f"{url} (poll {i + 1})")
+            if not args.json:
+                print(f"polled {url} ({i + 1}/{args.samples})", file=sys.stderr, flush=True)
+        return profiles, sources
+
+    def _run(self, args: argparse.Namespace, profiles: list[Profile], sources: list[str]) -> int:
         if args.nodecount < 0:
             raise UsageError(f"--nodecount must be 0 or more, not {args.nodecount}")
         filters = name_filter(args)
-        profiles = [read_profile(spec, args) for spec in args.profiles]
         kinds = kinds_for(profiles[-1], args)
-        report = trend(profiles, list(args.profiles), args.sample_index, args.granularity, filters,
+        report = trend(profiles, sources, args.sample_index, args.granularity, filters,
                        args.tolerance, args.plateau_snapshots,
                        (kinds.codes, kinds.names) if kinds is not None else None)
         if args.json:
