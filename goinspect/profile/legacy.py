@@ -84,14 +84,17 @@ def looks_like_text(data: bytes) -> bool:
 
 def parse(data: bytes, exe: str | None, name: str) -> Profile:
     """Parse a ``?debug=1`` heap profile; symbolize through ``exe`` when given."""
-    first, _, body = data.partition(b"\n")
+    # Work on ``data`` by offsets: a MemProfileRate=1 profile can be a gigabyte, too big to copy.
+    first_end = data.find(b"\n")
+    first_end = len(data) if first_end < 0 else first_end
+    first = data[:first_end]
     header = _HEADER_RE.match(first)
     if header is None:
         raise ProfileError(f"{name}: line 1 is not a heap profile header ('heap profile: N: N [N: N] @ heap/RATE')")
     period, scaled, has_alloc = _header(header, name)
-    body = _cut_memory_map(body)
+    lo, hi = min(first_end + 1, len(data)), _memory_map_start(data, first_end)
 
-    table = _sample_table(body, name)
+    table = _sample_table(data, lo, hi, name)
     if not table.numbers:
         raise ProfileError(f"{name}: the profile has a header but no samples (truncated?)")
     try:
@@ -103,7 +106,7 @@ def parse(data: bytes, exe: str | None, name: str) -> Profile:
         bad = np.flatnonzero((count == 0) & (size != 0))
         if len(bad):
             i = int(bad[0])
-            line = body.count(b"\n", 0, table.starts[i]) + 2
+            line = data.count(b"\n", 0, table.starts[i]) + 1
             raise ProfileError(f"{name}: line {line}: {what} count is 0 but {what} bytes is {int(size[i])}")
     if header.group(5) == b"heap":
         _check_totals(header, inuse_n, inuse_b, alloc_n, alloc_b, name)
@@ -122,11 +125,11 @@ def parse(data: bytes, exe: str | None, name: str) -> Profile:
         pcs, offsets = _parse_stacks(table.stacks, name)
     except _BadStack as bad:
         i = bad.args[0]
-        line = body.count(b"\n", 0, table.starts[i]) + 2
-        shown = body[table.starts[i] : table.ends[i]][:80].decode("utf-8", "replace")
+        line = data.count(b"\n", 0, table.starts[i]) + 1
+        shown = data[table.starts[i] : table.ends[i]][:80].decode("utf-8", "replace")
         raise ProfileError(f"{name}: line {line}: malformed stack (want ' 0xPC 0xPC ...'): {shown!r}") from None
     uniq, inverse = _unique_pcs(pcs)
-    comments = _comment_frames(body, table, inverse, offsets, len(uniq))
+    comments = _comment_frames(data, hi, table, inverse, offsets, len(uniq))
     builder = _LocationBuilder(exe, comments, name)
     locs, offsets = builder.build([int(pc) for pc in uniq], inverse.astype(np.int64), offsets)
     dtype = np.uint16 if len(builder.locations) < 2**16 else np.uint32
@@ -228,22 +231,23 @@ def _div_trunc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(slots=True)
 class _SampleTable:
-    starts: list[int]  # byte offset in the body of each sample line
+    starts: list[int]  # byte offset of each sample line
     ends: list[int]  # ... and of its end
     numbers: list[tuple[bytes, bytes, bytes, bytes]]
     stacks: list[bytes]  # the " 0xPC 0xPC ..." part
 
 
-def _cut_memory_map(body: bytes) -> bytes:
-    """google/pprof stops reading samples at a memory map section; the Go runtime writes none."""
+def _memory_map_start(data: bytes, start: int) -> int:
+    """Where samples end: google/pprof stops at a memory map section (the Go runtime writes none)."""
+    end = len(data)
     for sentinel in (b"\nMAPPED_LIBRARIES:", b"\n--- Memory map: ---"):
-        i = body.find(sentinel)
+        i = data.find(sentinel, start, end)
         if i >= 0:
-            body = body[: i + 1]
-    return body
+            end = i + 1
+    return end
 
 
-def _sample_table(body: bytes, name: str) -> _SampleTable:
+def _sample_table(data: bytes, lo: int, hi: int, name: str) -> _SampleTable:
     """Find and split every sample line.
 
     Fast path for the runtime's own layout: every line that is neither blank nor a
@@ -252,26 +256,26 @@ def _sample_table(body: bytes, name: str) -> _SampleTable:
     are checked in bulk by ``_parse_stacks``. Anything unusual (leading blanks, CRLF)
     falls back to a line-by-line pass that names the bad line.
     """
-    starts = [0] if body[:1] not in (b"", b"#", b"\n") else []
-    starts += [m.start() + 1 for m in _CONTENT_START_RE.finditer(body)]
+    starts = [lo] if lo < hi and data[lo : lo + 1] not in (b"#", b"\n") else []
+    starts += [m.start() + 1 for m in _CONTENT_START_RE.finditer(data, lo, hi)]
     table = _SampleTable([], [], [], [])
     for start in starts:
-        m = _SAMPLE_HEAD_RE.match(body, start)
-        end = body.find(b"\n", start)
-        end = len(body) if end < 0 else end
+        m = _SAMPLE_HEAD_RE.match(data, start, hi)
+        end = data.find(b"\n", start, hi)
+        end = hi if end < 0 else end
         if m is None or m.end() > end:
-            return _sample_table_slow(body, name)
+            return _sample_table_slow(data, lo, hi, name)
         table.starts.append(start)
         table.ends.append(end)
         table.numbers.append(m.group(1, 2, 3, 4))
-        table.stacks.append(body[m.end() : end])
+        table.stacks.append(data[m.end() : end])
     return table
 
 
-def _sample_table_slow(body: bytes, name: str) -> _SampleTable:
+def _sample_table_slow(data: bytes, lo: int, hi: int, name: str) -> _SampleTable:
     table = _SampleTable([], [], [], [])
-    pos = 0
-    for lineno, line in enumerate(body.split(b"\n"), start=2):
+    pos = lo
+    for lineno, line in enumerate(data[lo:hi].split(b"\n"), start=2):
         start, pos = pos, pos + len(line) + 1
         stripped = line.strip()
         if not stripped or stripped.startswith(b"#"):
@@ -353,7 +357,7 @@ def _unique_pcs(pcs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _comment_frames(
-    body: bytes, table: _SampleTable, inverse: np.ndarray, offsets: np.ndarray, n_uniq: int
+    data: bytes, hi: int, table: _SampleTable, inverse: np.ndarray, offsets: np.ndarray, n_uniq: int
 ) -> dict[int, tuple[str, str, int, int] | None]:
     """PC (as printed: the call, i.e. return address - 1) -> (function, file, line, offset from entry).
 
@@ -369,7 +373,7 @@ def _comment_frames(
         if examined[u].all():
             continue
         examined[u] = True
-        block = body[table.ends[i] : table.starts[i + 1] if i + 1 < n else len(body)]
+        block = data[table.ends[i] : table.starts[i + 1] if i + 1 < n else hi]
         for pc, func, off, file, line in _COMMENT_FRAME_RE.findall(block):
             key = int(pc, 16)
             if key not in out:
@@ -498,11 +502,6 @@ class _LocationBuilder:
         frames = table.frames(wanted - slide)
         if slide:
             frames = {pc + slide: tuple(replace(f, pc=f.pc + slide) for f in fr) for pc, fr in frames.items()}
-        for pc in pcs:
-            if pc not in frames:
-                raise ProfileError(
-                    f"profile {self.name} was not written by {self.exe}: PC {pc:#x} lies outside every function of the binary"
-                )
         for pc, frame in self.comments.items():
             if frame is None:
                 continue
@@ -517,6 +516,11 @@ class _LocationBuilder:
                 raise ProfileError(
                     f"profile {self.name} was not written by {self.exe}: PC {pc:#x} is {frame[0]} in the profile "
                     f"but {names[0]} in the binary"
+                )
+        for pc in pcs:
+            if pc not in frames:
+                raise ProfileError(
+                    f"profile {self.name} was not written by {self.exe}: PC {pc:#x} lies outside every function of the binary"
                 )
         self._frames = frames
 
