@@ -162,7 +162,7 @@ class _SampleState:
         # Per-sample counts fit 32 bits (a sample cannot be longer than the 2 GiB cap allows).
         self.id_counts = _Grow(np.int32, 1 << 12)
         self.value_counts = _Grow(np.int32, 1 << 12)
-        self.labels: list[tuple[np.ndarray, ...]] = []
+        self.labels = _LabelState()
 
     def add_locations(self, table_bytes: bytes) -> None:
         """Learn the ids of the locations in this chunk's table fields (in table order)."""
@@ -199,8 +199,7 @@ class _SampleState:
                                             self.values)
         self.id_counts.append(id_counts)
         self.value_counts.append(value_counts)
-        if len(fields[3][0]):
-            self.labels.append(_compact_labels(_label_fields(buf, fields[3], name), name))
+        self.labels.add(_label_fields(buf, fields[3], name) if len(fields[3][0]) else None, base, n)
         self.n += n
 
     def finish(self, tables: _Tables) -> Samples:
@@ -213,12 +212,7 @@ class _SampleState:
         validate.check_value_counts(self.value_counts.finish(), n_types, name)
         loc_offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(self.id_counts.finish(), out=loc_offsets[1:], dtype=np.int64)
-        labels = None
-        if self.labels:
-            chunks, self.labels = self.labels, []
-            labels = tuple(np.concatenate([c[f] for c in chunks]) for f in range(5))
-            del chunks
-        num_labels, other_labels = _label_columns(labels, n, tables.strings, name)
+        num_labels, other_labels = self.labels.finish(tables.strings, name)
         return Samples(values=self.values.finish().reshape(n, n_types), loc_offsets=loc_offsets,
                        locs=self.locs.finish(), num_labels=num_labels, other_labels=other_labels)
 
@@ -249,6 +243,9 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
                 length = data[p]
                 if length < 0x80:
                     p += 1
+                elif data[p + 1] < 0x80:  # most Go samples: 128 bytes .. 16 KiB
+                    length = (length & 0x7F) | (data[p + 1] << 7)
+                    p += 2
                 else:
                     length, p = _varint(data, p)
                 end = p + length
@@ -655,63 +652,88 @@ def _label_fields(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], name: st
     return which, cols[1], cols[2], cols[3], cols[4]
 
 
-def _compact_labels(labels: tuple[np.ndarray, ...], name: str) -> tuple[np.ndarray, ...]:
-    """Store sample indexes and string indexes in 32 bits while the other chunks are decoded.
+class _LabelState:
+    """Labels as they are decoded: one column per numeric key, filled chunk by chunk; the rest kept raw.
 
-    A string index that does not fit is out of range of any string table the
-    size cap allows, so it is reported here.
+    A numeric key becomes a ``LabelColumn`` (the heap profile's ``bytes``);
+    a string label, a key repeated within one sample, or a unit other than
+    the one the key first came with go to ``other_labels``.
     """
-    which, key, strx, num, unit = labels
-    for what, arr in (("key", key), ("value", strx), ("unit", unit)):
-        bad = np.flatnonzero((arr < 0) | (arr > np.iinfo(np.int32).max))
-        if len(bad):
-            raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
-                               f"{int(arr[bad[0]])}, which no string table can have")
-    return (which.astype(np.int32), key.astype(np.int32), strx.astype(np.int32), num, unit.astype(np.int32))
 
+    def __init__(self) -> None:
+        self.columns: dict[int, tuple[_Grow, _Grow, int]] = {}  # key index -> values, present, unit index
+        self.other: list[tuple[np.ndarray, ...]] = []
+        self.n = 0
 
-def _label_columns(labels: tuple[np.ndarray, ...] | None, n: int, strings: list[str], name: str
-                   ) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
-    """Numeric labels become one column per key; string labels and repeated keys go to ``other_labels``."""
-    if labels is None:
-        return {}, {}
-    which, key, strx, num, unit = labels
-    n_strings = len(strings)
-    for what, arr in (("key", key), ("value", strx), ("unit", unit)):
-        bad = np.flatnonzero((arr < 0) | (arr >= n_strings))
-        if len(bad):
-            raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
-                               f"{int(arr[bad[0]])}, but the string table has {n_strings} entries")
-    numeric = (strx == 0) & ((num != 0) | (unit != 0))
-    other = strx != 0
-    num_labels: dict[str, LabelColumn] = {}
-    keys = key[numeric]
-    # The common case (Go heap profiles): every label is the numeric "bytes"; skip the sorting and masking.
-    only_key = len(keys) == len(key) and len(keys) > 0 and bool((keys == keys[0]).all())
-    for k in ([int(keys[0])] if only_key else np.unique(keys)):
-        sel = np.arange(len(key)) if only_key else np.flatnonzero(numeric & (key == k))
-        owners = which[sel]  # in sample order: labels are listed in input order
-        sel_unit = unit[sel]
-        if (sel_unit == sel_unit[0]).all():
-            col_unit = int(sel_unit[0])
-            to_column = np.ones(len(sel), dtype=bool)
-        else:
-            units, unit_counts = np.unique(sel_unit, return_counts=True)
-            col_unit = int(units[np.argmax(unit_counts)])
-            to_column = sel_unit == col_unit
-        # A key repeated within a sample does not fit one column: all its labels go to other_labels.
-        dup = np.flatnonzero(owners[1:] == owners[:-1])
-        if len(dup):
-            to_column &= ~np.isin(owners, owners[dup])
-        other[sel[~to_column]] = True
-        values = np.zeros(n, dtype=np.int64)
-        present = np.zeros(n, dtype=bool)
-        values[owners[to_column]] = num[sel[to_column]]
-        present[owners[to_column]] = True
-        num_labels[strings[int(k)]] = LabelColumn(values=values, present=present, unit=strings[col_unit])
-    other_labels: dict[int, list[Label]] = {}
-    for i in np.flatnonzero(other):
-        label = (Label(key=strings[key[i]], str=strings[strx[i]]) if strx[i] != 0 else
-                 Label(key=strings[key[i]], num=int(num[i]), num_unit=strings[unit[i]]))
-        other_labels.setdefault(int(which[i]), []).append(label)
-    return num_labels, {i: tuple(labels) for i, labels in other_labels.items()}
+    def add(self, labels: tuple[np.ndarray, ...] | None, base: int, n: int) -> None:
+        """The labels of samples ``base .. base+n`` (``labels`` is None if they have none)."""
+        filled: set[int] = set()
+        if labels is not None:
+            which, key, strx, num, unit = labels
+            numeric = (strx == 0) & ((num != 0) | (unit != 0))
+            to_other = strx != 0
+            keys = key[numeric]
+            # The common case (Go heap profiles): every label is the numeric "bytes"; no masking needed.
+            only_key = len(keys) == len(key) and len(keys) > 0 and bool((keys == keys[0]).all())
+            for k in ([int(keys[0])] if only_key else np.unique(keys).tolist()):
+                sel = np.arange(len(key)) if only_key else np.flatnonzero(numeric & (key == k))
+                owners = which[sel]  # in sample order: labels are listed in input order
+                if k not in self.columns:
+                    self.columns[k] = (_Grow(np.int64, n), _Grow(np.bool_, n), int(unit[sel[0]]))
+                    self.columns[k][0].append(np.zeros(self.n, np.int64))
+                    self.columns[k][1].append(np.zeros(self.n, np.bool_))
+                values, present, col_unit = self.columns[k]
+                to_column = unit[sel] == col_unit
+                dup = np.flatnonzero(owners[1:] == owners[:-1])
+                if len(dup):  # a key repeated within a sample does not fit one column
+                    to_column &= ~np.isin(owners, owners[dup])
+                to_other[sel[~to_column]] = True
+                v = np.zeros(n, dtype=np.int64)
+                p = np.zeros(n, dtype=np.bool_)
+                v[owners[to_column] - base] = num[sel[to_column]]
+                p[owners[to_column] - base] = True
+                values.append(v)
+                present.append(p)
+                filled.add(k)
+            if to_other.any():
+                self.other.append(tuple(a[to_other] for a in labels))
+        for k, (values, present, _) in self.columns.items():
+            if k not in filled:
+                values.append(np.zeros(n, np.int64))
+                present.append(np.zeros(n, np.bool_))
+        self.n += n
+
+    def finish(self, strings: list[str], name: str) -> tuple[dict[str, LabelColumn], dict[int, tuple[Label, ...]]]:
+        n_strings = len(strings)
+        other = [np.concatenate(cols) for cols in zip(*self.other)] if self.other else None
+        for k, (_, present, unit_index) in self.columns.items():
+            for what, index in (("key", k), ("unit", unit_index)):
+                if not 0 <= index < n_strings:
+                    sample = int(np.argmax(present.a[: present.n]))
+                    raise ProfileError(f"{name}: sample {sample} has a label {what} with string index {index}, "
+                                       f"but the string table has {n_strings} entries")
+        if other is not None:
+            which, key, strx, num, unit = other
+            for what, arr in (("key", key), ("value", strx), ("unit", unit)):
+                bad = np.flatnonzero((arr < 0) | (arr >= n_strings))
+                if len(bad):
+                    raise ProfileError(f"{name}: sample {int(which[bad[0]])} has a label {what} with string index "
+                                       f"{int(arr[bad[0]])}, but the string table has {n_strings} entries")
+        num_labels: dict[str, LabelColumn] = {}
+        extra: list[tuple[int, Label]] = []
+        for k, (values, present, unit_index) in self.columns.items():
+            col = LabelColumn(values=values.finish(), present=present.finish(), unit=strings[unit_index])
+            if strings[k] in num_labels:  # the same key string twice in the table: keep one column
+                extra += [(int(i), Label(key=strings[k], num=int(col.values[i]), num_unit=col.unit))
+                          for i in np.flatnonzero(col.present)]
+                continue
+            num_labels[strings[k]] = col
+        if other is not None:
+            for i in range(len(other[0])):
+                label = (Label(key=strings[key[i]], str=strings[strx[i]]) if strx[i] != 0 else
+                         Label(key=strings[key[i]], num=int(num[i]), num_unit=strings[unit[i]]))
+                extra.append((int(which[i]), label))
+        other_labels: dict[int, list[Label]] = {}
+        for i, label in sorted(extra, key=lambda e: e[0]):
+            other_labels.setdefault(i, []).append(label)
+        return num_labels, {i: tuple(labels) for i, labels in other_labels.items()}
