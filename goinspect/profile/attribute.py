@@ -168,15 +168,16 @@ def _map_ladders(version: GoVersion) -> tuple[dict[tuple[int, bool], frozenset[i
     """Per bucket/group size: the block sizes a growing map allocates; and the layout's small side blocks."""
     sc = for_version(version)
     ladders: dict[tuple[int, bool], frozenset[int]] = {}
+    # The smallest real unit is 24 bytes (a 1-byte key, no elem): a zero-size key holds one entry and never grows.
     if version.swiss_maps:
-        for gsize in range(16, 8 + 8 * 2 * 136 + 1, 8):
+        for gsize in range(24, 8 + 8 * 2 * 136 + 1, 8):
             for noscan in (True, False):
                 gt = swissmap.GroupType(0, 0, False, False, 0, 0, gsize, noscan)
                 ladders[(gsize, noscan)] = frozenset(swissmap.group_array_ladder(gt, version))
         aux = {swissmap.header_block(version), swissmap.table_block(version)}
         aux |= {swissmap.directory_block(1 << d, version) for d in range(0, 21)}
     else:
-        for bsize in range(16, 8 + 8 * 2 * 128 + 8 + 1, 8):
+        for bsize in range(24, 8 + 8 * 2 * 128 + 8 + 1, 8):
             for noscan in (True, False):
                 bt = classicmap.BucketType(0, 0, False, False, bsize, noscan)
                 ladders[(bsize, noscan)] = frozenset(classicmap.bucket_ladder(bt, _MAX_LADDER, version))
