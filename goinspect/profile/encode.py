@@ -9,6 +9,7 @@ varint encoding plus a scatter), mirroring ``decode``.
 from __future__ import annotations
 
 import gzip
+import io
 
 import numpy as np
 
@@ -20,11 +21,20 @@ _U64 = np.uint64
 
 def encode(profile: Profile, *, compresslevel: int = 6) -> bytes:
     """The profile as gzip'd profile.proto bytes; raises ProfileError if it is inconsistent."""
-    return gzip.compress(encode_raw(profile), compresslevel=compresslevel, mtime=0)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=compresslevel, mtime=0) as gz:
+        for part in _encode_parts(profile):
+            gz.write(part)
+    return out.getvalue()
 
 
 def encode_raw(profile: Profile) -> bytes:
     """The profile as uncompressed profile.proto bytes."""
+    return b"".join(_encode_parts(profile))
+
+
+def _encode_parts(profile: Profile) -> tuple[bytes, memoryview]:
+    """The tables (serialized by profile_pb2) and the sample table (written by numpy), in that order."""
     validate.check_profile(profile, "the profile to export")
     strings = _StringTable()
     pb = profile_pb2.Profile()
@@ -56,7 +66,7 @@ def encode_raw(profile: Profile) -> bytes:
     pb.default_sample_type = strings[profile.default_sample_type]
     samples = _encode_samples(profile, strings)
     pb.string_table.extend(strings.table)
-    return pb.SerializeToString() + samples
+    return pb.SerializeToString(), memoryview(samples)
 
 
 class _StringTable:
@@ -100,17 +110,32 @@ def _field_size(payload: np.ndarray) -> np.ndarray:
     return 1 + _varint_len(payload.astype(np.uint64)) + payload
 
 
-def _encode_samples(profile: Profile, strings: _StringTable) -> bytes:
+def _frame_chunks(locs: np.ndarray, offsets: np.ndarray, loc_ids: np.ndarray, frames: int = 1 << 20):
+    """``(first sample, end sample, location ids, their varint widths)`` for runs of about ``frames`` frames."""
+    n = len(offsets) - 1
+    a = 0
+    while a < n:
+        b = max(int(np.searchsorted(offsets, offsets[a] + frames, side="right")) - 1, a + 1)
+        b = min(b, n)
+        ids = loc_ids[locs[offsets[a]:offsets[b]].astype(np.intp)]
+        yield a, b, ids, _varint_len(ids)
+        a = b
+
+
+def _encode_samples(profile: Profile, strings: _StringTable) -> np.ndarray:
+    """Every Sample message, with its Profile.sample tag and length, as one uint8 array."""
     s = profile.samples
     n = len(s)
     if n == 0:
-        return b""
+        return np.zeros(0, dtype=np.uint8)
     n_types = len(profile.sample_types)
     loc_ids = np.fromiter((loc.id for loc in profile.locations), dtype=np.uint64, count=len(profile.locations))
-    ids = loc_ids[s.locs.astype(np.int64)] if len(s.locs) else np.zeros(0, np.uint64)
-    id_width = _varint_len(ids)
     depth = np.diff(s.loc_offsets)
-    ids_payload = _segment_sums(id_width, s.loc_offsets)
+    # Frame-level work goes a bounded number of frames at a time: tens of millions of frames would
+    # otherwise need several 8-byte temporaries each.
+    ids_payload = np.zeros(n, dtype=np.int64)
+    for a, b, ids, id_width in _frame_chunks(s.locs, s.loc_offsets, loc_ids):
+        ids_payload[a:b] = _segment_sums(id_width, s.loc_offsets[a:b + 1] - s.loc_offsets[a])
     f1 = np.where(depth > 0, _field_size(ids_payload), 0)
 
     vals = s.values.reshape(-1).view(np.uint64) if n_types else np.zeros(0, np.uint64)
@@ -139,7 +164,7 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> bytes:
     body = f1 + f2 + label_bytes
     total = _field_size(body)
     start = np.concatenate(([0], np.cumsum(total)[:-1]))
-    out = np.zeros(int(total.sum()), dtype=np.uint8)
+    out = np.empty(int(total.sum()), dtype=np.uint8)  # every byte is written below
 
     out[start] = 0x12  # Profile.sample
     body_width = _varint_len(body.astype(np.uint64))
@@ -151,10 +176,11 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> bytes:
     w = _varint_len(ids_payload.astype(np.uint64))
     _put_varints(out, (p + 1)[has], ids_payload[has].astype(np.uint64), w[has])
     id_start = p + 1 + w
-    if len(ids):
-        excl = np.concatenate(([0], np.cumsum(id_width)))  # byte offset of each frame, plus the end
-        sample_of = np.repeat(np.arange(n), depth)
-        _put_varints(out, id_start[sample_of] + excl[:-1] - excl[s.loc_offsets[:-1]][sample_of], ids, id_width)
+    for a, b, ids, id_width in _frame_chunks(s.locs, s.loc_offsets, loc_ids):
+        excl = np.concatenate(([0], np.cumsum(id_width)))  # byte offset of each frame in the chunk, plus the end
+        sample_of = np.repeat(np.arange(b - a), depth[a:b])
+        first = s.loc_offsets[a:b] - s.loc_offsets[a]
+        _put_varints(out, id_start[a:b][sample_of] + excl[:-1] - excl[first][sample_of], ids, id_width)
     p = np.where(has, id_start + ids_payload, p)
 
     if n_types:
@@ -189,15 +215,9 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> bytes:
             _put_varints(out, q + 1, np.full(len(idx), ux, np.uint64), uw)
             q = q + 1 + uw
         p[idx] = q
-    raw = out.tobytes() if not extra else _splice(out, p, extra)
-    return raw
-
-
-def _splice(out: np.ndarray, p: np.ndarray, extra: dict[int, bytes]) -> bytes:
-    """Fill in the hand-built label bytes at each sample's remaining position."""
-    for i, blob in extra.items():
+    for i, blob in extra.items():  # the hand-built labels, at each sample's remaining position
         out[p[i]:p[i] + len(blob)] = np.frombuffer(blob, dtype=np.uint8)
-    return out.tobytes()
+    return out
 
 
 def _label_field(label: Label, strings: _StringTable) -> bytes:
