@@ -14,6 +14,11 @@ split by what the data looks like:
   ``location_id`` and ``value`` are decoded in bulk, chunk by chunk, straight
   into the ``Samples`` arrays.
 
+The input can arrive in pieces (``decode_stream`` inflates a gzip'd profile
+a few MiB at a time), so the uncompressed profile and its decoded columns
+never have to be in memory together: a 70 MB profile decodes in about 2x its
+size, most of it the columns themselves.
+
 Every reference is resolved and checked on the way (see ``validate``), so a
 ``Profile`` that comes out is consistent, and anything else is a ProfileError
 that names the defect.
