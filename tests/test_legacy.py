@@ -16,11 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from goinspect.errors import InputError, ProfileError
 from goinspect.profile import legacy
 from goinspect.profile.load import load_profile
 from goinspect.run.build import build_program, go_env
+from goinspect.run.process import GoService
 from goinspect.symbolize.binary import open_executable
 from goinspect.symbolize.elf import ElfImage
 from goinspect.symbolize.pclntab import PcLnTab
@@ -319,10 +322,6 @@ def test_scale_equals_go_math(toolchain, tmp_path):
 
 # --- property: any damage gives a Profile or one ProfileError, never another exception ------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_damaged_text_never_crashes(served, data):
@@ -359,8 +358,6 @@ def test_pie_executable_symbolizes_through_its_load_bias(served, toolchain, tmp_
     """A PIE build serves its own profile; comment lines place the binary, symbols equal the non-PIE path's rules."""
     pie = build_program(toolchain, FLEET_DIR, "./cmd/leakmap", flags=("-buildmode=pie",))
     assert ElfImage(pie).is_pie
-    from goinspect.run.process import GoService
-
     with GoService(pie, (), {"GODEBUG": "memprofilerate=1"}) as svc:
         svc.advance(2)
         text = svc.heap_profile(debug=1).decode()
