@@ -79,8 +79,10 @@ def sites_profiles(tmp_path_factory):
     made = {}
 
     def get(version: str):
+        """``version`` may end in ``+noswissmap`` (built with that GOEXPERIMENT)."""
         if version not in made:
-            exe = build_program(ensure_go(version), MODULE, "./cmd/sites")
+            release, _, experiment = version.partition("+")
+            exe = build_program(ensure_go(release), MODULE, "./cmd/sites", goexperiment=experiment or None)
             d = tmp_path_factory.mktemp(f"sites-{version}")
             proto, text = d / "heap.pb.gz", d / "heap.txt"
             subprocess.run([str(exe), str(proto), str(text)], check=True, timeout=120)
@@ -125,6 +127,29 @@ def test_marked_sites_ladder_only(go_version, sites_profiles):
     for line, want in grows.items():
         assert got[line].kind == want, got[line].to_json()
         assert "size ladder fits" in got[line].evidence
+
+
+@pytest.mark.allgo
+@pytest.mark.parametrize("release", ["1.24.11", "1.25.5"])
+def test_marked_sites_noswissmap(sites_profiles, release):
+    """Go 1.24/1.25 built with GOEXPERIMENT=noswissmap have classic maps: the version read from the
+    executable says so, and the classic ladders label the marked lines, with and without source."""
+    from goinspect.commands.profile_sites import go_version_of_binary
+
+    proto, text, exe = sites_profiles(f"{release}+noswissmap")
+    built_by = go_version_of_binary(str(exe))
+    assert built_by == f"{release}+noswissmap"
+    markers = _markers()
+    for profile in (load_profile(str(proto)), load_profile(str(text), exe=str(exe))):
+        got = {s.line: s for s in attribute(profile, built_by, read_source_line).sites
+               if s.file.endswith("cmd/sites/main.go")}
+        for line, want in markers.items():
+            assert got[line].kind == want, json.dumps(got[line].to_json())
+    ladder = {s.line: s for s in attribute(load_profile(str(proto)), built_by, None).sites
+              if s.file.endswith("cmd/sites/main.go")}
+    for line, want in markers.items():
+        if want == "map-buckets" and "make(" not in (MODULE / "cmd" / "sites" / "main.go").read_text().splitlines()[line - 1]:
+            assert ladder[line].kind == want and "classic bucket" in ladder[line].evidence, ladder[line].to_json()
 
 
 def test_sample_kinds_cover_every_sample(go_version, sites_profiles):

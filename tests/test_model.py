@@ -23,6 +23,9 @@ from goinspect.run.toolchain import ALL_GO_VERSIONS, DEFAULT_GO_VERSIONS, ensure
 MODULE = Path(__file__).resolve().parent.parent / "testdata" / "model"
 VERSIONS = [pytest.param(v, id=f"go{v}") for v in DEFAULT_GO_VERSIONS] + [
     pytest.param(v, id=f"go{v}", marks=pytest.mark.allgo) for v in ALL_GO_VERSIONS if v not in DEFAULT_GO_VERSIONS
+] + [  # classic maps in the two releases that still had them behind GOEXPERIMENT=noswissmap
+    pytest.param(f"{v}+noswissmap", id=f"go{v}-noswissmap", marks=pytest.mark.allgo)
+    for v in ALL_GO_VERSIONS if v.startswith(("1.24.", "1.25."))
 ]
 
 
@@ -59,8 +62,8 @@ class Run:
 
 @pytest.fixture(scope="module", params=VERSIONS)
 def run(request) -> Run:
-    tc = ensure_go(request.param)
-    exe = build_program(tc, MODULE, "./cmd/modelcheck")
+    release, _, experiment = request.param.partition("+")
+    exe = build_program(ensure_go(release), MODULE, "./cmd/modelcheck", goexperiment=experiment or None)
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, check=True).stdout
     return Run(request.param, [json.loads(line) for line in out.splitlines()])
 

@@ -62,8 +62,11 @@ def go_version_of_binary(path: str) -> str | None:
         if b < 0x80:
             break
         shift += 7
-    version = data[pos:pos + n].decode("ascii", "replace")
-    return version.removeprefix("go").split()[0].split("-")[0] if version.startswith("go1.") else None
+    version = data[pos:pos + n].decode("ascii", "replace")  # e.g. "go1.24.11 X:noswissmap"
+    if not version.startswith("go1."):
+        return None
+    release = version.removeprefix("go").split()[0].split("-")[0]
+    return release + ("+noswissmap" if "noswissmap" in version else "")
 
 
 def _human(n: int) -> str:
@@ -83,8 +86,8 @@ class SitesCommand:
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("profile", metavar="PROFILE", help="a heap profile: file, '-' for stdin, or http(s) URL")
         parser.add_argument("--go", metavar="VERSION", dest="go_version",
-                            help="Go version that built the program (e.g. 1.23 or 1.26.6): picks map layout and "
-                                 "size ladders; default: read from --exe if given, else the newest modelled release")
+                            help="Go version that built the program (e.g. 1.23, 1.26.6, 1.24+noswissmap): picks the map "
+                                 "layout and size ladders; default: read from --exe if given, else the newest modelled release")
         parser.add_argument("--sample-index", metavar="TYPE", default=None,
                             help="value to sum per site: alloc_space (default), inuse_space, …")
         parser.add_argument("--nodecount", type=int, default=0, metavar="N", help="show at most N sites (default all)")

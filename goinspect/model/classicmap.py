@@ -32,6 +32,8 @@ PREALLOC_OVERFLOW_MIN_B = 4
 # runtime/map.go: hmap{count int; flags, B uint8; noverflow uint16; hash0 uint32;
 # buckets, oldbuckets unsafe.Pointer; nevacuate uintptr; extra *mapextra} = 48 bytes.
 HMAP_SIZE = 48
+# runtime/map_noswiss.go (1.24, 1.25): the same plus clearSeq uint64 before extra = 56 bytes.
+HMAP_SIZE_NOSWISS = 56
 # runtime/map.go: mapextra{overflow, oldoverflow *[]*bmap; nextOverflow *bmap} = 24 bytes.
 MAPEXTRA_SIZE = 24
 
@@ -116,9 +118,14 @@ def bucket_array(b: int, bt: BucketType, version: str | GoVersion | None = None)
     return BucketArray(b, nbuckets, mem, sc.block_size(mem, bt.noscan))
 
 
+def hmap_size(version: str | GoVersion | None = None) -> int:
+    v = GoVersion.parse(version)
+    return HMAP_SIZE_NOSWISS if (v.major, v.minor) >= (1, 24) else HMAP_SIZE
+
+
 def header_block(version: str | GoVersion | None = None) -> int:
     """Block of ``new(hmap)`` (makemap, makemap_small)."""
-    return for_version(version).block_size(HMAP_SIZE, False)
+    return for_version(version).block_size(hmap_size(version), False)
 
 
 def growth_block_sizes(n: int, bt: BucketType, hint: int = 0, version: str | GoVersion | None = None) -> list[int]:

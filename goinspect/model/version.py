@@ -13,25 +13,34 @@ class GoVersion:
     major: int
     minor: int
     patch: int = -1  # -1: not given ("1.23"); the runtime rules modelled change only between minor releases
+    noswissmap: bool = False  # built with GOEXPERIMENT=noswissmap (1.24 and 1.25 only): classic maps
 
     @classmethod
     def parse(cls, text: str | GoVersion | None) -> GoVersion:
-        """``"1.23"``, ``"1.23.9"`` or ``"go1.23.9"``; ``None`` means the newest modelled release."""
+        """``"1.23"``, ``"1.23.9"`` or ``"go1.23.9"``, optionally ``+noswissmap`` (GOEXPERIMENT, 1.24/1.25);
+        ``None`` means the newest modelled release."""
         if isinstance(text, GoVersion):
             return text
         if text is None:
             return NEWEST
-        parts = str(text).strip().removeprefix("go").split(".")
+        base, plus, experiment = str(text).strip().partition("+")
+        if plus and experiment != "noswissmap":
+            raise UsageError(f"unknown Go experiment {experiment!r} in {text!r} (only +noswissmap changes what is modelled)")
+        parts = base.removeprefix("go").split(".")
         try:
             nums = [int(p) for p in parts]
         except ValueError:
             raise UsageError(f"not a Go version: {text!r} (expected e.g. 1.23 or 1.23.9)") from None
         if len(nums) not in (2, 3) or nums[0] != 1:
             raise UsageError(f"not a Go version: {text!r} (expected e.g. 1.23 or 1.23.9)")
-        return cls(*nums)
+        v = cls(*nums, noswissmap=bool(plus))
+        if v.noswissmap and not (1, 24) <= (v.major, v.minor) <= (1, 25):
+            raise UsageError(f"GOEXPERIMENT=noswissmap exists only in Go 1.24 and 1.25, not {base}")
+        return v
 
     def __str__(self) -> str:
-        return f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch >= 0 else "")
+        text = f"{self.major}.{self.minor}" + (f".{self.patch}" if self.patch >= 0 else "")
+        return text + ("+noswissmap" if self.noswissmap else "")
 
     @property
     def malloc_headers(self) -> bool:
@@ -41,7 +50,7 @@ class GoVersion:
     @property
     def swiss_maps(self) -> bool:
         """Go 1.24 made Swiss tables (internal/runtime/maps) the default map layout; 1.26 removed the classic one."""
-        return (self.major, self.minor) >= (1, 24)
+        return (self.major, self.minor) >= (1, 24) and not self.noswissmap
 
     @property
     def append_stack_buffer(self) -> bool:

@@ -1,10 +1,10 @@
-//go:build !go1.24
+//go:build !go1.24 || (!goexperiment.swissmap && !go1.26)
 
 package main
 
 import "unsafe"
 
-// hmap mirrors runtime/map.go's map header (Go <= 1.23).
+// hmap mirrors runtime/map.go's map header (Go <= 1.23, and 1.24/1.25 with GOEXPERIMENT=noswissmap).
 type hmap struct {
 	count     int
 	flags     uint8
