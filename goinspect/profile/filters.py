@@ -26,6 +26,7 @@ import numpy as np
 
 from goinspect.errors import ProfileError, UsageError
 from goinspect.profile.chunks import any_per_sample
+from goinspect.profile.legacy import pprof_view
 from goinspect.profile.model import Location, Profile, Samples
 
 
@@ -109,7 +110,12 @@ def _simplify(name: str) -> str:
 
 
 def prune_frames(profile: Profile) -> Profile:
-    """Apply the profile's own drop_frames/keep_frames the way pprof does on load (RemoveUninteresting)."""
+    """Apply the profile's own drop_frames/keep_frames the way pprof does on load (RemoveUninteresting).
+
+    A symbolized ``?debug=1`` profile is first folded to pprof's view of its frames
+    (``legacy.pprof_view``), so that reports agree with ``go tool pprof`` on that form too.
+    """
+    profile = pprof_view(profile)
     if not profile.drop_frames:
         return profile
     try:
