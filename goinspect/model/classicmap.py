@@ -49,6 +49,11 @@ class BucketType:
     size: int
     noscan: bool  # keys and elems hold no pointers: the overflow field becomes a uintptr (reflect.go)
 
+    @classmethod
+    def of_size(cls, size: int, noscan: bool) -> BucketType:
+        """A bucket known only by its size (what a heap profile's block sizes can reveal)."""
+        return cls(0, 0, False, False, size, noscan)
+
 
 def bucket_type(key_size: int, elem_size: int, key_pointers: bool = False, elem_pointers: bool = False) -> BucketType:
     """Bucket layout for keys and elems of the given sizes (and whether they contain pointers).

@@ -54,6 +54,11 @@ class GroupType:
     size: int
     noscan: bool
 
+    @classmethod
+    def of_size(cls, size: int, noscan: bool) -> GroupType:
+        """A group known only by its size (what a heap profile's block sizes can reveal)."""
+        return cls(0, 0, False, False, 0, 0, size, noscan)
+
 
 def group_type(key_size: int, elem_size: int, key_pointers: bool = False, elem_pointers: bool = False,
                key_align: int | None = None, elem_align: int | None = None) -> GroupType:

@@ -156,11 +156,16 @@ def line_hint(text: str | None) -> str | None:
     return None
 
 
+# Element sizes tried for append ladders: every size up to 256 bytes, then multiples of 8 up to 2 KiB
+# (bigger elements are structs, whose size is a multiple of their 8-byte alignment).
+_ELEM_SIZES = (*range(1, 257), *range(264, 2049, 8))
+
+
 @lru_cache(maxsize=16)
 def _slice_ladders(version: GoVersion) -> dict[tuple[int, bool], frozenset[int]]:
-    """Block sizes of one-at-a-time appends, for every element size up to 256 bytes."""
+    """Block sizes of one-at-a-time appends, for each candidate element size, pointer-free or not."""
     return {(e, noscan): frozenset(slices.append_block_sizes(_MAX_LADDER, e, noscan, version))
-            for e in range(1, 257) for noscan in (True, False)}
+            for e in _ELEM_SIZES for noscan in (True, False)}
 
 
 @lru_cache(maxsize=16)
@@ -172,14 +177,14 @@ def _map_ladders(version: GoVersion) -> tuple[dict[tuple[int, bool], frozenset[i
     if version.swiss_maps:
         for gsize in range(24, 8 + 8 * 2 * 136 + 1, 8):
             for noscan in (True, False):
-                gt = swissmap.GroupType(0, 0, False, False, 0, 0, gsize, noscan)
+                gt = swissmap.GroupType.of_size(gsize, noscan)
                 ladders[(gsize, noscan)] = frozenset(swissmap.group_array_ladder(gt, version))
         aux = {swissmap.header_block(version), swissmap.table_block(version)}
         aux |= {swissmap.directory_block(1 << d, version) for d in range(0, 21)}
     else:
         for bsize in range(24, 8 + 8 * 2 * 128 + 8 + 1, 8):
             for noscan in (True, False):
-                bt = classicmap.BucketType(0, 0, False, False, bsize, noscan)
+                bt = classicmap.BucketType.of_size(bsize, noscan)
                 ladders[(bsize, noscan)] = frozenset(classicmap.bucket_ladder(bt, _MAX_LADDER, version))
         aux = {classicmap.header_block(version), sc.block_size(classicmap.MAPEXTRA_SIZE, False)}
         aux |= set(slices.append_block_sizes(1 << 20, 8, False, version))  # extra.overflow []*bmap
