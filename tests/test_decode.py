@@ -19,6 +19,7 @@ from goinspect.profile import profile_pb2
 from goinspect.profile.decode import decode, decode_chunks, decode_stream
 from goinspect.profile.encode import encode, encode_raw
 from goinspect.profile.load import load_profile
+from goinspect.errors import ProfileError
 from goinspect.profile.model import Label, Profile
 from goinspect.profile.source import open_source
 from goinspect.profile.validate import check_profile
@@ -221,3 +222,15 @@ def test_string_repeated_and_unit_labels(real_profiles, toolchain, tmp_path):
     assert [(lab.key, lab.num) for lab in p.samples.other_labels[b]][1:] == [("bytes", 99)]
     assert not p.samples.num_labels["bytes"].present[b]
     assert_same_profile(decode(encode_raw(p), "again"), p)
+
+
+def test_large_field_streamed_in_small_pieces():
+    """A field far larger than the pieces it arrives in is joined once, not rescanned per piece."""
+    pb = profile_pb2.Profile()
+    pb.string_table.extend(["", "x" * 5_000_000])
+    data = pb.SerializeToString()
+    pieces = lambda: (data[i:i + 4096] for i in range(0, len(data), 4096))  # noqa: E731
+    assert decode_chunks(pieces, "big").comments == []
+    cut = data[:-5]
+    with pytest.raises(ProfileError):
+        decode_chunks(lambda: (cut[i:i + 4096] for i in range(0, len(cut), 4096)), "cut")

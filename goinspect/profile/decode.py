@@ -101,11 +101,19 @@ def _decode_pass(chunks: Iterable[bytes], name: str, known: np.ndarray | None, s
     offset = 0  # absolute position of ``carry``'s first byte
     first = b""
     total = 0
+    pending: list[bytes] = []  # pieces of one large field that is still incomplete
+    waiting = 0  # bytes that field still needs
     for chunk in chunks:
         if not len(chunk):
             continue
         total += len(chunk)
-        buf = carry + chunk if carry else chunk
+        if waiting > len(chunk):
+            # Do not rescan (and copy) a field that cannot be complete yet: that would be quadratic.
+            pending.append(bytes(chunk))
+            waiting -= len(chunk)
+            continue
+        buf = b"".join([carry, *pending, chunk]) if carry or pending else chunk
+        pending, waiting = [], 0
         if not first:
             first = bytes(buf[:512])
         spans, parts, consumed = _scan_top_level(buf, name, offset, final=False, head=first)
@@ -116,8 +124,11 @@ def _decode_pass(chunks: Iterable[bytes], name: str, known: np.ndarray | None, s
                 state.add_locations(table_bytes)
             state.add_samples(np.frombuffer(buf, dtype=np.uint8), spans)
         carry = bytes(buf[consumed:]) if consumed < len(buf) else b""
+        waiting = _field_end(carry) - len(carry)
         offset += consumed
         del buf, spans
+    if pending:
+        carry = b"".join([carry, *pending])
     if total == 0:
         raise ProfileError(f"{name} is empty: no profile data")
     if carry:
@@ -295,6 +306,18 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
     spans[:, 0] = np.frombuffer(starts, dtype=np.int64)
     spans[:, 1] = np.frombuffer(ends, dtype=np.int64)
     return spans, rest, pos
+
+
+def _field_end(data: bytes) -> int:
+    """Where the top-level field starting ``data`` ends, as far as its header tells (0 if unknown)."""
+    try:
+        tag, p = _varint(data, 0)
+        if tag & 7 == _LEN:
+            length, p = _varint(data, p)
+            return p + length
+    except (IndexError, _Corrupt):
+        pass
+    return 0
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
