@@ -8,7 +8,7 @@ entries need) and, on request, the first N decoded entries.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from goinspect.runtime.bulk import read_or_none, uint_at
 from goinspect.runtime.roots import Root
 from goinspect.runtime.slices import SliceInfo, read_slice
 from goinspect.runtime.spans import SpanIndex
-from goinspect.runtime.types import PTR_SIZE, Memory, has_pointers
+from goinspect.runtime.types import PTR_SIZE, Memory, has_pointers, sizeof, slice_elem, split_map_type
 
 
 class TargetLike(Protocol):
@@ -57,17 +57,57 @@ class MapInfo:
 
 @dataclass
 class Census:
-    """Per-target caches shared by every map and slice read (layouts per K/V, the span index)."""
+    """Per-target caches shared by every map and slice read (layouts per map type, the span index).
+
+    ``prepare`` resolves every layout a set of roots needs; call it before pausing a live
+    target, so the pause covers memory reads only.
+    """
 
     target: TargetLike
     spans: SpanIndex | None
-    _classic: dict[tuple[str, str], classic.ClassicLayout] = field(default_factory=dict)
-    _swiss: dict[tuple[str, str], swiss.SwissLayout] = field(default_factory=dict)
+    _layouts: dict[str, classic.ClassicLayout | swiss.SwissLayout] = field(default_factory=dict)
+    _sizes: dict[str, int] = field(default_factory=dict)
+
+    def size(self, type_name: str) -> int:
+        if type_name not in self._sizes:
+            self._sizes[type_name] = sizeof(self.target, type_name)
+        return self._sizes[type_name]
+
+    def prepare(self, type_names: Iterable[str]) -> None:
+        for name in type_names:
+            if name.startswith("map["):
+                self.map_layout(name)
+            elif name.startswith("[]"):
+                self.size(slice_elem(name))
+
+    def map_layout(self, type_name: str) -> classic.ClassicLayout | swiss.SwissLayout:
+        """Layouts for ``map[K]V``, with the runtime type names DWARF gives when the target knows them."""
+        if type_name in self._layouts:
+            return self._layouts[type_name]
+        t = self.target
+        k, v = split_map_type(type_name)
+        ks, vs = self.size(k), self.size(v)
+        names = None
+        map_type = getattr(t, "map_type", None)
+        if map_type is not None:
+            try:
+                names = map_type(type_name)
+            except (LookupError, ValueError):
+                names = None
+        if t.map_impl == "swiss":
+            noscan = not (has_pointers(t, k) or has_pointers(t, v))
+            lay: classic.ClassicLayout | swiss.SwissLayout = replace(
+                swiss.swiss_layout(t, k, v, ks, vs, group_type=names.group if names else "",
+                                   slot_type=names.slot if names else ""), noscan_guess=noscan)
+        else:
+            lay = classic.classic_layout(t, k, v, ks, vs, bucket_type=names.bucket if names else "")
+        self._layouts[type_name] = lay
+        return lay
 
     def read_map(self, r: Root, n_entries: int = 0) -> MapInfo:
         t = self.target
-        k, v = r.key_elem
-        ks, vs = t.type_size(k), t.type_size(v)
+        lay = self.map_layout(r.type_name)
+        k, v, ks, vs = lay.key_type, lay.elem_type, lay.key_size, lay.elem_size
         info = MapInfo(r.name, r.root, r.type_name, k, v, t.map_impl, hex(r.addr), None, 0,
                        {"structure_bytes": 0, "live_bytes": 0, "key_size": ks, "elem_size": vs})
         data = read_or_none(t.memory, r.addr, PTR_SIZE)
@@ -79,11 +119,7 @@ class Census:
             return info  # nil map
         info.addr = hex(hdr)
         keep = n_entries > 0
-        if t.map_impl == "swiss":
-            lay = self._swiss.get((k, v))
-            if lay is None:
-                noscan = not (has_pointers(t, k) or has_pointers(t, v))
-                lay = self._swiss[(k, v)] = replace(swiss.swiss_layout(t, k, v), noscan_guess=noscan)
+        if isinstance(lay, swiss.SwissLayout):
             m = swiss.read_swiss(t.memory, hdr, lay, go_version=t.go_version, keep_rows=keep)
             if m is None:
                 info.error = "the map header is unreadable"
@@ -95,17 +131,15 @@ class Census:
             elem_base, elem_stride = lay.slots_off + lay.elem_off, lay.slot_size
             live = [(r_[:, :8] & swiss.CTRL_EMPTY) == 0 for r_ in rows]
         else:
-            cl = self._classic.get((k, v)) or self._classic.setdefault((k, v), classic.classic_layout(t, k, v))
-            lay = cl
-            m2 = classic.read_classic(t.memory, hdr, cl, go_version=t.go_version, spans=self.spans, keep_rows=keep)
+            m2 = classic.read_classic(t.memory, hdr, lay, go_version=t.go_version, spans=self.spans, keep_rows=keep)
             if m2 is None:
                 info.error = "the map header is unreadable"
                 return info
             info.count = m2.header["count"]
             info.hmap = m2.to_json()
             rows, structure = m2.live_rows, m2.structure_bytes
-            key_base, key_stride = cl.keys_off, cl.key_slot
-            elem_base, elem_stride = cl.elems_off, cl.elem_slot
+            key_base, key_stride = lay.keys_off, lay.key_slot
+            elem_base, elem_stride = lay.elems_off, lay.elem_slot
             live = [r_[:, :8] >= classic.MIN_TOPHASH for r_ in rows]
         info.memory["structure_bytes"] = structure
         info.memory["live_bytes"] = info.count * (ks + vs)
@@ -132,4 +166,4 @@ class Census:
     def read_slice(self, r: Root) -> SliceInfo | None:
         elem = r.key_elem[1]
         return read_slice(self.target.memory, r.addr, name=r.name, root=r.root, type_name=r.type_name,
-                          elem_type=elem, elem_size=self.target.type_size(elem), spans=self.spans)
+                          elem_type=elem, elem_size=self.size(elem), spans=self.spans)

@@ -58,21 +58,23 @@ class ClassicLayout:
         return self.elem_size > classicmap.MAX_ELEM_BYTES
 
 
-def classic_layout(types: Types, key_type: str, elem_type: str) -> ClassicLayout:
+def classic_layout(types: Types, key_type: str, elem_type: str, key_size: int, elem_size: int,
+                   bucket_type: str = "") -> ClassicLayout:
     """Layouts from DWARF: ``runtime.hmap``, ``runtime.mapextra`` and ``bucket<K,V>``.
 
     The compiler makes a bucket's ``overflow`` field a ``uintptr`` when keys and elems
     hold no pointers (reflectdata.MapBucketType), which is how pointer-free buckets are
     told apart. If the binary has no ``bucket<K,V>`` (types the linker dropped), the
-    layout is computed as the compiler does it.
+    layout is computed as the compiler does it. ``bucket_type`` is the DWARF name when the
+    caller knows it (``goinspect.target`` reads it off the map's ``hash<K,V>`` type).
     """
     h = types.layout("runtime.hmap")
     x = types.layout("runtime.mapextra")
-    ks, es = types.type_size(key_type), types.type_size(elem_type)
+    ks, es = key_size, elem_size
     hmap = {n: (f.offset, f.size) for n, f in h.fields.items() if n != "_"}
     extra = {n: x.fields[n].offset for n in ("overflow", "oldoverflow", "nextOverflow")}
     try:
-        b = types.layout(f"bucket<{key_type},{elem_type}>")
+        b = types.layout(bucket_type or f"bucket<{key_type},{elem_type}>")
         f = b.fields
         return ClassicLayout(hmap, h.size, extra, b.size, f["keys"].offset, f["keys"].size // classicmap.BUCKET_COUNT,
                              f["values"].offset, f["values"].size // classicmap.BUCKET_COUNT, f["overflow"].offset,

@@ -46,28 +46,35 @@ def _kind(type_name: str) -> str | None:
 
 
 def find_roots(globals_: Iterable[GlobalLike], types: Types, mem: Memory) -> list[Root]:
-    """Every map/slice global, then map/slice fields of struct globals and of structs global pointers point to."""
+    """Every map/slice global, then map/slice fields of struct globals and of structs global pointers point to.
+
+    Globals that carry their container ``fields`` (``goinspect.target.open.GlobalVar``) are not
+    looked up again; others get their struct layout from ``types``. Reads memory only for
+    pointer globals (to follow them), so call it while a live target is paused.
+    """
     out: list[Root] = []
     for g in globals_:
         kind = _kind(g.type_name)
         if kind:
             out.append(Root(g.name, "global", kind, g.addr, g.type_name))
             continue
-        struct_name, base = None, None
-        if g.kind == "struct" or (not g.type_name.startswith("*") and g.kind not in ("ptr",)):
-            struct_name, base = g.type_name, g.addr
-        elif g.type_name.startswith("*"):
+        if g.kind == "ptr":
             data = read_or_none(mem, g.addr, PTR_SIZE)
-            ptr = uint_at(data, 0, PTR_SIZE) if data else 0
-            if ptr:
-                struct_name, base = g.type_name[1:], ptr
-        if struct_name is None or base is None:
+            base = uint_at(data, 0, PTR_SIZE) if data else 0
+            struct_name = getattr(g, "struct_type", "") or g.type_name.removeprefix("*")
+        elif g.kind == "struct":
+            base, struct_name = g.addr, getattr(g, "struct_type", "") or g.type_name
+        else:
             continue
-        try:
-            lay = types.layout(struct_name)
-        except (LookupError, ValueError, AttributeError):
+        if not base:
             continue
-        for f in lay.fields.values():
+        fields = getattr(g, "fields", ())
+        if not fields:
+            try:
+                fields = tuple(types.layout(struct_name).fields.values())
+            except (LookupError, ValueError, AttributeError):
+                continue
+        for f in fields:
             fk = _kind(f.type_name)
             if fk:
                 out.append(Root(f"{g.name}.{f.name}", "global", fk, base + f.offset, f.type_name))

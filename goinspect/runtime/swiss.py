@@ -55,14 +55,15 @@ class SwissLayout:
         return self.elem_size > swissmap.MAX_ELEM_BYTES
 
 
-def swiss_layout(types: Types, key_type: str, elem_type: str) -> SwissLayout:
+def swiss_layout(types: Types, key_type: str, elem_type: str, key_size: int, elem_size: int,
+                 group_type: str = "", slot_type: str = "") -> SwissLayout:
     """Layouts from DWARF: ``internal/runtime/maps.Map``/``table``/``groupsReference`` and the
     compiler's group type ``noalg.map.group[K]V`` with its slot struct; if the binary lacks the
     group type, it is laid out as the compiler does (``goinspect.model.swissmap.group_type``)."""
     m = types.layout("internal/runtime/maps.Map")
     t = types.layout("internal/runtime/maps.table")
     g = types.layout("internal/runtime/maps.groupsReference")
-    ks, es = types.type_size(key_type), types.type_size(elem_type)
+    ks, es = key_size, elem_size
     mf = {n: (f.offset, f.size) for n, f in m.fields.items() if n != "_"}
     tf = {n: (f.offset, f.size) for n, f in t.fields.items() if n not in ("_", "groups")}
     goff = t.fields["groups"].offset
@@ -70,11 +71,11 @@ def swiss_layout(types: Types, key_type: str, elem_type: str) -> SwissLayout:
     tf["lengthMask"] = (goff + g.fields["lengthMask"].offset, g.fields["lengthMask"].size)
     gt = swissmap.group_type(ks, es)
     try:
-        grp = types.layout(f"noalg.map.group[{key_type}]{elem_type}")
+        grp = types.layout(group_type or f"noalg.map.group[{key_type}]{elem_type}")
         slots = grp.fields["slots"]
         slot_size = slots.size // swissmap.GROUP_SLOTS
         key_off, elem_off = 0, gt.elem_offset
-        slot_name = slots.type_name.removeprefix("noalg.[8]")
+        slot_name = slot_type or slots.type_name.removeprefix("noalg.[8]")
         try:
             sl = types.layout(slot_name if slot_name.startswith("noalg.") else "noalg." + slot_name)
             key_off, elem_off = sl.fields["key"].offset, sl.fields["elem"].offset

@@ -106,3 +106,22 @@ def has_pointers(types: Types, type_name: str, depth: int = 0) -> bool:
     except (LookupError, ValueError, AttributeError):
         return True
     return any(has_pointers(types, f.type_name, depth + 1) for f in lay.fields.values() if f.size)
+
+
+def sizeof(types: Types, type_name: str) -> int:
+    """Size of a Go type: fixed for pointers and headers (strings, slices, interfaces), else from DWARF."""
+    name = type_name.removeprefix("noalg.")
+    if name in SCALARS:
+        return SCALARS[name]
+    if name.startswith(("*", "map[", "chan ", "chan<-", "<-chan", "func(")) or name == "unsafe.Pointer":
+        return PTR_SIZE
+    if name == "string" or name.startswith("interface {") or name in ("error", "any"):
+        return 2 * PTR_SIZE
+    if name.startswith("[]"):
+        return 3 * PTR_SIZE
+    if name.startswith("struct {}"):
+        return 0
+    arr = array_type(name)
+    if arr is not None:
+        return arr[0] * sizeof(types, arr[1])
+    return types.type_size(type_name)
