@@ -35,6 +35,10 @@ from google.protobuf.message import DecodeError
 
 from goinspect.errors import ProfileError
 from goinspect.profile import profile_pb2, validate
+from goinspect.profile.wire import (
+    I32, I64, LEN, VARINT, GrowArray, UnknownReference, WireError, decode_varint_spans, read_varint, step_fields,
+    varints_at,
+)
 from goinspect.profile.source import ProfileStream
 from goinspect.profile.model import (
     Function,
@@ -48,15 +52,11 @@ from goinspect.profile.model import (
     ValueType,
 )
 
-# Wire types (protobuf encoding).
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 # Top-level Profile fields and the wire types they may use; 13 (comment) may be packed or not.
-_TOP_WIRE = {1: (_LEN,), 2: (_LEN,), 3: (_LEN,), 4: (_LEN,), 5: (_LEN,), 6: (_LEN,), 7: (_VARINT,),
-             8: (_VARINT,), 9: (_VARINT,), 10: (_VARINT,), 11: (_LEN,), 12: (_VARINT,),
-             13: (_VARINT, _LEN), 14: (_VARINT,), 15: (_VARINT,)}
-_SAMPLE_TAG = (2 << 3) | _LEN  # 0x12
-# Bytes of packed varints decoded per numpy step: bounds the temporaries (about 10x this).
-_CHUNK_BYTES = 1 << 17
+_TOP_WIRE = {1: (LEN,), 2: (LEN,), 3: (LEN,), 4: (LEN,), 5: (LEN,), 6: (LEN,), 7: (VARINT,),
+             8: (VARINT,), 9: (VARINT,), 10: (VARINT,), 11: (LEN,), 12: (VARINT,),
+             13: (VARINT, LEN), 14: (VARINT,), 15: (VARINT,)}
+_SAMPLE_TAG = (2 << 3) | LEN  # 0x12
 # Shared stand-in for a Line without a function (pprof allows function_id 0).
 NO_FUNCTION = Function(id=0, name="")
 
@@ -173,11 +173,11 @@ class _SampleState:
         self.location_ids = known if known is not None else np.zeros(0, dtype=np.uint64)
         self.final_ids = known is not None
         self.convert, self.loc_dtype = _location_converter(self.location_ids)
-        self.locs = _Grow(self.loc_dtype, 1 << 16)
-        self.values = _Grow(np.int64, 1 << 12)
+        self.locs = GrowArray(self.loc_dtype, 1 << 16)
+        self.values = GrowArray(np.int64, 1 << 12)
         # Per-sample counts fit 32 bits (a sample cannot be longer than the 2 GiB cap allows).
-        self.id_counts = _Grow(np.int32, 1 << 12)
-        self.value_counts = _Grow(np.int32, 1 << 12)
+        self.id_counts = GrowArray(np.int32, 1 << 12)
+        self.value_counts = GrowArray(np.int32, 1 << 12)
         self.labels = _LabelState()
 
     def add_locations(self, table_bytes: bytes) -> None:
@@ -203,15 +203,15 @@ class _SampleState:
         if not n:
             return
         base, name = self.n, self.name
-        fields = _step_fields(buf, spans, (1, 2, 3), "sample", name, base)
+        fields = step_fields(buf, spans, (1, 2, 3), "sample", name, base)
         try:
-            id_counts = _decode_varint_spans(buf, fields[1], n, base, "sample", "location id", name, self.convert,
+            id_counts = decode_varint_spans(buf, fields[1], n, base, "sample", "location id", name, self.convert,
                                              self.locs)
-        except _Unknown:
+        except UnknownReference:
             if self.final_ids:
                 raise
             raise _ForwardReference() from None
-        value_counts = _decode_varint_spans(buf, fields[2], n, base, "sample", "value", name, _as_int64,
+        value_counts = decode_varint_spans(buf, fields[2], n, base, "sample", "value", name, _as_int64,
                                             self.values)
         self.id_counts.append(id_counts)
         self.value_counts.append(value_counts)
@@ -263,7 +263,7 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
                     length = (length & 0x7F) | (data[p + 1] << 7)
                     p += 2
                 else:
-                    length, p = _varint(data, p)
+                    length, p = read_varint(data, p)
                 end = p + length
                 if end > n:
                     raise _Truncated(pos)
@@ -273,23 +273,23 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
                 ends.append(end)
                 pos = rest_start = end
                 continue
-            tag, p = _varint(data, pos)
+            tag, p = read_varint(data, pos)
             field, wire = tag >> 3, tag & 7
-            if wire == _VARINT:
-                _, p = _varint(data, p)
-            elif wire == _LEN:
-                length, p = _varint(data, p)
+            if wire == VARINT:
+                _, p = read_varint(data, p)
+            elif wire == LEN:
+                length, p = read_varint(data, p)
                 p += length
-            elif wire == _I64:
+            elif wire == I64:
                 p += 8
-            elif wire == _I32:
+            elif wire == I32:
                 p += 4
             else:
-                raise _Corrupt(pos, f"field {field} has invalid wire type {wire}")
+                raise WireError(pos, f"field {field} has invalid wire type {wire}")
             if field == 0:
-                raise _Corrupt(pos, "field number 0")
+                raise WireError(pos, "field number 0")
             if field in _TOP_WIRE and wire not in _TOP_WIRE[field]:
-                raise _Corrupt(pos, f"field {field} of Profile has wire type {wire}")
+                raise WireError(pos, f"field {field} of Profile has wire type {wire}")
             if p > n:
                 raise _Truncated(pos)
             pos = p
@@ -298,8 +298,8 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
             at = e.pos if isinstance(e, _Truncated) else pos
             raise _explain(head or data, _Truncated(offset + at), name, total=offset + n) from None
         # The field at ``pos`` continues in the next chunk.
-    except _Corrupt as e:
-        raise _explain(head or (data if offset == 0 else b""), _Corrupt(offset + e.pos, e.what), name) from None
+    except WireError as e:
+        raise _explain(head or (data if offset == 0 else b""), WireError(offset + e.pos, e.what), name) from None
     if rest_start < pos:
         rest.append(data[rest_start:pos])
     spans = np.empty((len(starts), 2), dtype=np.int64)
@@ -311,38 +311,18 @@ def _scan_top_level(data: bytes, name: str, offset: int = 0, *, final: bool = Tr
 def _field_end(data: bytes) -> int:
     """Where the top-level field starting ``data`` ends, as far as its header tells (0 if unknown)."""
     try:
-        tag, p = _varint(data, 0)
-        if tag & 7 == _LEN:
-            length, p = _varint(data, p)
+        tag, p = read_varint(data, 0)
+        if tag & 7 == LEN:
+            length, p = read_varint(data, p)
             return p + length
-    except (IndexError, _Corrupt):
+    except (IndexError, WireError):
         pass
     return 0
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise _Corrupt(pos, "a varint longer than 10 bytes")
 
 
 class _Truncated(Exception):
     def __init__(self, pos: int) -> None:
         self.pos = pos
-
-
-class _Corrupt(Exception):
-    def __init__(self, pos: int, what: str) -> None:
-        self.pos = pos
-        self.what = what
 
 
 def _explain(head: bytes, e: Exception | None, name: str, total: int = 0) -> ProfileError:
@@ -451,189 +431,8 @@ def _value_type(vt: profile_pb2.ValueType, strings: list[str], what: str, name: 
 # -- samples ------------------------------------------------------------------------------
 
 
-def _step_fields(buf: np.ndarray, spans: np.ndarray, wanted: tuple[int, ...], kind: str, name: str,
-                 base: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Walk the fields of many small messages at once.
-
-    Each round reads one field of every message that still has bytes left, so
-    the number of rounds is the largest field count of any message (3-4 for
-    a Go heap sample), not the number of messages. Returns, per wanted field
-    number, ``(message index, payload start, payload end, wire type)`` of
-    every occurrence, in input order. An unpacked varint's "payload" is the
-    varint itself, so packed and unpacked repeated fields decode alike.
-    Message indexes start at ``base`` (the samples of earlier chunks).
-    """
-    cur = spans[:, 0].copy()
-    end = spans[:, 1]
-    which = np.arange(base, base + len(spans), dtype=np.int64)
-    found: dict[int, list[tuple[np.ndarray, ...]]] = {f: [] for f in wanted}
-    while len(which):
-        tag, p = _varints_at(buf, cur, end, kind, which, name)
-        field = (tag >> np.uint64(3)).astype(np.int64)
-        wire = (tag & np.uint64(7)).astype(np.int64)
-        payload_start = p.copy()
-        payload_end = p.copy()
-        is_len = wire == _LEN
-        is_var = wire == _VARINT
-        if is_len.any():
-            length, after = _varints_at(buf, p[is_len], end[is_len], kind, which[is_len], name)
-            payload_start[is_len] = after
-            payload_end[is_len] = after + length.astype(np.int64)
-            if (length > np.uint64(1 << 40)).any():
-                _raise_at(which[is_len][length > np.uint64(1 << 40)], kind, "has a field longer than the profile", name)
-        if is_var.any():
-            _, after = _varints_at(buf, p[is_var], end[is_var], kind, which[is_var], name)
-            payload_end[is_var] = after
-        payload_end[wire == _I64] += 8
-        payload_end[wire == _I32] += 4
-        bad_wire = ~(is_len | is_var | (wire == _I64) | (wire == _I32))
-        if bad_wire.any():
-            i = int(np.argmax(bad_wire))
-            _raise_at(which[i:i + 1], kind, f"has a field with invalid wire type {int(wire[i])}", name)
-        if (field == 0).any():
-            _raise_at(which[field == 0], kind, "has a field numbered 0", name)
-        over = payload_end > end
-        if over.any():
-            _raise_at(which[over], kind, "has a field that runs past its end (truncated or corrupt)", name)
-        for f in wanted:
-            sel = field == f
-            if sel.any():
-                found[f].append((which[sel], payload_start[sel], payload_end[sel], wire[sel]))
-        cur = payload_end
-        more = cur < end
-        which, cur, end = which[more], cur[more], end[more]
-    out = {}
-    for f, parts in found.items():
-        if parts:
-            cols = [np.concatenate([part[k] for part in parts]) for k in range(4)]
-            order = np.argsort(cols[1], kind="stable")  # input order: messages never overlap
-            out[f] = tuple(c[order] for c in cols)
-        else:
-            empty = np.zeros(0, dtype=np.int64)
-            out[f] = (empty, empty, empty, empty)
-    return out  # type: ignore[return-value]
-
-
-def _varints_at(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray, kind: str, which: np.ndarray, name: str
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The varint starting at each ``pos`` (not reaching ``limit``): values and the positions after them."""
-    if (pos >= limit).any():
-        _raise_at(which[pos >= limit], kind, "ends in the middle of a field (truncated or corrupt)", name)
-    b = buf[pos]
-    value = (b & 0x7F).astype(np.uint64)
-    after = pos + 1
-    more = np.flatnonzero(b >= 0x80)
-    shift = 7
-    while len(more):
-        if shift >= 70:
-            _raise_at(which[more], kind, "has a varint longer than 10 bytes", name)
-        p = after[more]
-        short = p >= limit[more]
-        if short.any():
-            _raise_at(which[more][short], kind, "ends in the middle of a varint (truncated or corrupt)", name)
-        b = buf[p]
-        value[more] |= (b & 0x7F).astype(np.uint64) << np.uint64(shift)
-        after[more] = p + 1
-        more = more[b >= 0x80]
-        shift += 7
-    return value, after
-
-
-def _raise_at(which: np.ndarray, kind: str, what: str, name: str):
-    raise ProfileError(f"{name}: {kind} {int(which.min())} {what}")
-
-
-def _decode_varint_spans(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], n: int, base: int, kind: str,
-                         field: str, name: str, convert: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]],
-                         out: _Grow) -> np.ndarray:
-    """Decode the varints of every occurrence of a repeated scalar field, appending them to ``out``.
-
-    ``convert`` maps a run of raw uint64 values to ``out``'s dtype and
-    returns a mask of invalid values (or None), e.g. unknown location ids.
-    Values land in message order, then field order; returns the number of
-    values of each of the ``n`` messages (indexes ``base`` ...). Works a
-    bounded run of bytes at a time, so temporaries stay small whatever the
-    profile size.
-    """
-    which, start, end, wire = occurrences
-    bad_wire = (wire != _LEN) & (wire != _VARINT)
-    if bad_wire.any():
-        i = int(np.argmax(bad_wire))
-        raise ProfileError(f"{name}: {kind} {int(which[i])} has {field} with wire type {int(wire[i])}")
-    lengths = end - start
-    counts = np.zeros(n, dtype=np.int64)
-    cum = np.concatenate(([0], np.cumsum(lengths)))
-    first = 0
-    while first < len(start):
-        last = max(int(np.searchsorted(cum, cum[first] + _CHUNK_BYTES, side="right")) - 1, first + 1)
-        st, ln, owner = start[first:last], lengths[first:last], which[first:last]
-        offsets = cum[first:last] - cum[first]
-        size = int(cum[last] - cum[first])
-        # Every payload byte of this chunk, in order.
-        b = buf[np.repeat(st - offsets, ln) + np.arange(size, dtype=np.int64)]
-        stops = np.flatnonzero(b < 0x80)
-        span_last = offsets + ln - 1
-        nonempty = ln > 0
-        ends_ok = b[span_last[nonempty]] < 0x80
-        if not ends_ok.all():
-            _raise_at(owner[nonempty][~ends_ok], kind, f"has a {field} field that ends in the middle of a varint", name)
-        begins = np.empty_like(stops)
-        begins[:1] = 0
-        begins[1:] = stops[:-1] + 1
-        widths = stops - begins + 1
-        value = (b[begins] & 0x7F).astype(np.uint64)
-        for k in range(1, int(widths.max()) if len(widths) else 0):
-            if k >= 10:
-                _raise_at(owner, kind, f"has a {field} varint longer than 10 bytes", name)
-            sel = np.flatnonzero(widths > k)
-            value[sel] |= (b[begins[sel] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
-        del b, begins, widths
-        per_span = np.searchsorted(stops, span_last, side="right") - np.searchsorted(stops, offsets, side="left")
-        per_span[~nonempty] = 0
-        converted, invalid = convert(value)
-        if invalid is not None and invalid.any():
-            j = int(np.argmax(invalid))
-            i = int(np.repeat(owner, per_span)[j])
-            raise _Unknown(f"{name}: {kind} {i} refers to {field} {int(value[j])}, which does not exist")
-        out.append(converted)
-        counts += np.bincount(owner - base, weights=per_span, minlength=n).astype(np.int64)
-        first = last
-    return counts
-
-
-class _Unknown(ProfileError):
-    """A value refers to something not (yet) in the profile, e.g. an unknown location id."""
-
-
-class _Grow:
-    """An array appended to in place: numpy's resize reallocs (mremap for big arrays), so growing
-    never holds two copies."""
-
-    def __init__(self, dtype: type, capacity: int) -> None:
-        self.a = np.empty(max(capacity, 16), dtype=dtype)
-        self.n = 0
-
-    def retype(self, dtype: type) -> None:
-        """Widen the element type (more locations than the current dtype can index)."""
-        wider = np.empty(len(self.a), dtype=dtype)
-        wider[: self.n] = self.a[: self.n]
-        self.a = wider
-
-    def append(self, chunk: np.ndarray) -> None:
-        need = self.n + len(chunk)
-        if need > len(self.a):
-            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/16.
-            self.a.resize(need + need // 16, refcheck=False)
-        self.a[self.n:need] = chunk
-        self.n = need
-
-    def finish(self) -> np.ndarray:
-        self.a.resize(self.n, refcheck=False)
-        return self.a
-
-
 def _location_converter(location_ids: np.ndarray) -> tuple[Callable, type]:
-    """A ``convert`` for ``_decode_varint_spans``: location ids to positions in ``Profile.locations``."""
+    """A ``convert`` for ``decode_varint_spans``: location ids to positions in ``Profile.locations``."""
     n_loc = len(location_ids)
     dtype = np.uint8 if n_loc <= 1 << 8 else np.uint16 if n_loc <= 1 << 16 else np.uint32
     max_id = int(location_ids.max()) if n_loc else 0
@@ -661,20 +460,20 @@ def _as_int64(values: np.ndarray) -> tuple[np.ndarray, None]:
 def _label_fields(buf: np.ndarray, occurrences: tuple[np.ndarray, ...], name: str) -> tuple[np.ndarray, ...]:
     """``(sample, key, str, num, num_unit)`` of every label, decoded for all labels at once."""
     which, start, end, wire = occurrences
-    if np.any(wire != _LEN):
-        i = int(np.argmax(wire != _LEN))
+    if np.any(wire != LEN):
+        i = int(np.argmax(wire != LEN))
         raise ProfileError(f"{name}: sample {int(which[i])} has a label with wire type {int(wire[i])}")
     spans = np.stack([start, end], axis=1)
-    fields = _step_fields(buf, spans, (1, 2, 3, 4), "label of sample", name)
+    fields = step_fields(buf, spans, (1, 2, 3, 4), "label of sample", name)
     cols = {}
     for f in (1, 2, 3, 4):
         owner, st, en, wt = fields[f]
         col = np.zeros(len(which), dtype=np.int64)
         if len(owner):
-            if np.any(wt != _VARINT):
-                i = int(owner[np.argmax(wt != _VARINT)])
-                raise ProfileError(f"{name}: sample {int(which[i])} has a label field with wire type {int(wt[np.argmax(wt != _VARINT)])}")
-            v, _ = _varints_at(buf, st, en, "label of sample", owner, name)
+            if np.any(wt != VARINT):
+                i = int(owner[np.argmax(wt != VARINT)])
+                raise ProfileError(f"{name}: sample {int(which[i])} has a label field with wire type {int(wt[np.argmax(wt != VARINT)])}")
+            v, _ = varints_at(buf, st, en, "label of sample", owner, name)
             col[owner] = v.view(np.int64)  # proto3: the last occurrence wins
         cols[f] = col
     return which, cols[1], cols[2], cols[3], cols[4]
@@ -689,7 +488,7 @@ class _LabelState:
     """
 
     def __init__(self) -> None:
-        self.columns: dict[int, tuple[_Grow, _Grow, int]] = {}  # key index -> values, present, unit index
+        self.columns: dict[int, tuple[GrowArray, GrowArray, int]] = {}  # key index -> values, present, unit index
         self.other: list[tuple[np.ndarray, ...]] = []
         self.n = 0
 
@@ -707,7 +506,7 @@ class _LabelState:
                 sel = np.arange(len(key)) if only_key else np.flatnonzero(numeric & (key == k))
                 owners = which[sel]  # in sample order: labels are listed in input order
                 if k not in self.columns:
-                    self.columns[k] = (_Grow(np.int64, n), _Grow(np.bool_, n), int(unit[sel[0]]))
+                    self.columns[k] = (GrowArray(np.int64, n), GrowArray(np.bool_, n), int(unit[sel[0]]))
                     self.columns[k][0].append(np.zeros(self.n, np.int64))
                     self.columns[k][1].append(np.zeros(self.n, np.bool_))
                 values, present, col_unit = self.columns[k]

@@ -14,9 +14,9 @@ import io
 import numpy as np
 
 from goinspect.profile import profile_pb2, validate
+from goinspect.profile.wire import put_varints, varint_bytes, varint_len
 from goinspect.profile.model import Label, Profile
 
-_U64 = np.uint64
 
 
 def encode(profile: Profile, *, compresslevel: int = 6) -> bytes:
@@ -84,22 +84,6 @@ class _StringTable:
         return i
 
 
-def _varint_len(v: np.ndarray) -> np.ndarray:
-    """Bytes of each uint64 as a varint (1..10)."""
-    n = np.ones(v.shape, dtype=np.int64)
-    for k in range(1, 10):
-        n += v >= (_U64(1) << _U64(7 * k))
-    return n
-
-
-def _put_varints(out: np.ndarray, pos: np.ndarray, v: np.ndarray, width: np.ndarray) -> None:
-    for k in range(int(width.max()) if len(width) else 0):
-        sel = np.flatnonzero(width > k)
-        byte = (v[sel] >> _U64(7 * k)) & _U64(0x7F)
-        byte |= (width[sel] > k + 1).astype(np.uint64) << _U64(7)
-        out[pos[sel] + k] = byte.astype(np.uint8)
-
-
 def _segment_sums(per_item: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     cum = np.concatenate(([0], np.cumsum(per_item)))
     return cum[offsets[1:]] - cum[offsets[:-1]]
@@ -107,7 +91,7 @@ def _segment_sums(per_item: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _field_size(payload: np.ndarray) -> np.ndarray:
     """Size of a length-delimited field with a one-byte tag around ``payload`` bytes."""
-    return 1 + _varint_len(payload.astype(np.uint64)) + payload
+    return 1 + varint_len(payload.astype(np.uint64)) + payload
 
 
 def _frame_chunks(locs: np.ndarray, offsets: np.ndarray, loc_ids: np.ndarray, frames: int = 1 << 20):
@@ -118,7 +102,7 @@ def _frame_chunks(locs: np.ndarray, offsets: np.ndarray, loc_ids: np.ndarray, fr
         b = max(int(np.searchsorted(offsets, offsets[a] + frames, side="right")) - 1, a + 1)
         b = min(b, n)
         ids = loc_ids[locs[offsets[a]:offsets[b]].astype(np.intp)]
-        yield a, b, ids, _varint_len(ids)
+        yield a, b, ids, varint_len(ids)
         a = b
 
 
@@ -139,7 +123,7 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> np.ndarray:
     f1 = np.where(depth > 0, _field_size(ids_payload), 0)
 
     vals = s.values.reshape(-1).view(np.uint64) if n_types else np.zeros(0, np.uint64)
-    val_width = _varint_len(vals)
+    val_width = varint_len(vals)
     vals_payload = val_width.reshape(n, n_types).sum(axis=1) if n_types else np.zeros(n, np.int64)
     f2 = np.where(vals_payload > 0, _field_size(vals_payload), 0) if n_types else np.zeros(n, np.int64)
 
@@ -149,9 +133,9 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> np.ndarray:
     for key, col in s.num_labels.items():
         kx, ux = strings[key], strings[col.unit]
         num = col.values.view(np.uint64)
-        content = 1 + int(_varint_len(np.array([kx], np.uint64))[0]) + 1 + _varint_len(num)
+        content = 1 + int(varint_len(np.array([kx], np.uint64))[0]) + 1 + varint_len(num)
         if ux:
-            content += 1 + int(_varint_len(np.array([ux], np.uint64))[0])
+            content += 1 + int(varint_len(np.array([ux], np.uint64))[0])
         size = np.where(col.present, _field_size(content), 0)
         columns.append((kx, ux, num, col.present, content))
         label_bytes += size
@@ -167,31 +151,31 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> np.ndarray:
     out = np.empty(int(total.sum()), dtype=np.uint8)  # every byte is written below
 
     out[start] = 0x12  # Profile.sample
-    body_width = _varint_len(body.astype(np.uint64))
-    _put_varints(out, start + 1, body.astype(np.uint64), body_width)
+    body_width = varint_len(body.astype(np.uint64))
+    put_varints(out, start + 1, body.astype(np.uint64), body_width)
     p = start + 1 + body_width
 
     has = depth > 0
     out[p[has]] = 0x0A  # Sample.location_id, packed
-    w = _varint_len(ids_payload.astype(np.uint64))
-    _put_varints(out, (p + 1)[has], ids_payload[has].astype(np.uint64), w[has])
+    w = varint_len(ids_payload.astype(np.uint64))
+    put_varints(out, (p + 1)[has], ids_payload[has].astype(np.uint64), w[has])
     id_start = p + 1 + w
     for a, b, ids, id_width in _frame_chunks(s.locs, s.loc_offsets, loc_ids):
         excl = np.concatenate(([0], np.cumsum(id_width)))  # byte offset of each frame in the chunk, plus the end
         sample_of = np.repeat(np.arange(b - a), depth[a:b])
         first = s.loc_offsets[a:b] - s.loc_offsets[a]
-        _put_varints(out, id_start[a:b][sample_of] + excl[:-1] - excl[first][sample_of], ids, id_width)
+        put_varints(out, id_start[a:b][sample_of] + excl[:-1] - excl[first][sample_of], ids, id_width)
     p = np.where(has, id_start + ids_payload, p)
 
     if n_types:
         hv = vals_payload > 0
         out[p[hv]] = 0x12  # Sample.value, packed
-        w = _varint_len(vals_payload.astype(np.uint64))
-        _put_varints(out, (p + 1)[hv], vals_payload[hv].astype(np.uint64), w[hv])
+        w = varint_len(vals_payload.astype(np.uint64))
+        put_varints(out, (p + 1)[hv], vals_payload[hv].astype(np.uint64), w[hv])
         v_start = p + 1 + w
         excl = np.concatenate(([0], np.cumsum(val_width)[:-1])).reshape(n, n_types)
         pos = v_start[:, None] + excl - excl[:, :1]
-        _put_varints(out, pos.reshape(-1), vals, val_width)
+        put_varints(out, pos.reshape(-1), vals, val_width)
         p = np.where(hv, v_start + vals_payload, p)
 
     for kx, ux, num, present, content in columns:
@@ -199,20 +183,20 @@ def _encode_samples(profile: Profile, strings: _StringTable) -> np.ndarray:
         q = p[idx]
         out[q] = 0x1A  # Sample.label
         c = np.broadcast_to(content, (n,))[idx].astype(np.uint64)
-        cw = _varint_len(c)
-        _put_varints(out, q + 1, c, cw)
+        cw = varint_len(c)
+        put_varints(out, q + 1, c, cw)
         q = q + 1 + cw
         out[q] = 0x08  # Label.key
-        _put_varints(out, q + 1, np.full(len(idx), kx, np.uint64), _varint_len(np.full(len(idx), kx, np.uint64)))
-        q = q + 1 + int(_varint_len(np.array([kx], np.uint64))[0])
+        put_varints(out, q + 1, np.full(len(idx), kx, np.uint64), varint_len(np.full(len(idx), kx, np.uint64)))
+        q = q + 1 + int(varint_len(np.array([kx], np.uint64))[0])
         out[q] = 0x18  # Label.num
-        nw = _varint_len(num[idx])
-        _put_varints(out, q + 1, num[idx], nw)
+        nw = varint_len(num[idx])
+        put_varints(out, q + 1, num[idx], nw)
         q = q + 1 + nw
         if ux:
             out[q] = 0x20  # Label.num_unit
-            uw = _varint_len(np.full(len(idx), ux, np.uint64))
-            _put_varints(out, q + 1, np.full(len(idx), ux, np.uint64), uw)
+            uw = varint_len(np.full(len(idx), ux, np.uint64))
+            put_varints(out, q + 1, np.full(len(idx), ux, np.uint64), uw)
             q = q + 1 + uw
         p[idx] = q
     for i, blob in extra.items():  # the hand-built labels, at each sample's remaining position
@@ -228,13 +212,4 @@ def _label_field(label: Label, strings: _StringTable) -> bytes:
         msg.num = label.num
         msg.num_unit = strings[label.num_unit]
     content = msg.SerializeToString()
-    return b"\x1a" + _varint_bytes(len(content)) + content
-
-
-def _varint_bytes(v: int) -> bytes:
-    out = bytearray()
-    while v >= 0x80:
-        out.append((v & 0x7F) | 0x80)
-        v >>= 7
-    out.append(v)
-    return bytes(out)
+    return b"\x1a" + varint_bytes(len(content)) + content
