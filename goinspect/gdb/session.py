@@ -172,6 +172,10 @@ class GdbSession:
         data = bytes.fromhex(block.get("contents", ""))
         return data if len(data) == size else None
 
+    def dump_core(self, path: Path | str, *, timeout: float = 120.0) -> None:
+        """Write a core of the attached process (gdb's ``gcore``: it only reads the target's memory)."""
+        self.command("-interpreter-exec console " + _quote(f"gcore {path}"), timeout=timeout)
+
     # -- live targets --------------------------------------------------------------
 
     @contextmanager
