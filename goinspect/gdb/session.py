@@ -155,7 +155,7 @@ class GdbSession:
         self.command(f"-file-exec-and-symbols {_quote(str(path))}")
 
     def load_core(self, core: Path | str) -> None:
-        self.command(f"-target-select core {_quote(str(core))}")
+        self.command("-interpreter-exec console " + _quote(f"core-file {core}"))
 
     def read_memory(self, addr: int, size: int) -> bytes | None:
         """Bytes at ``addr`` through ``-data-read-memory-bytes``; None unless all ``size`` bytes were read."""
