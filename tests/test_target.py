@@ -337,3 +337,55 @@ def test_map_implementation_comes_from_the_types(goexperiment, impl) -> None:
                 hdr = target.memory.read(hdr_addr, header.size)
         assert mt.impl == impl and hdr_addr == int(truth["addr"], 16)
         assert _u64(hdr, header["count" if impl == "hmap" else "used"].offset) == truth["len"] == 2000
+
+
+# -- the same bad inputs through the real CLI (goinspect maps) ------------------------------
+
+_CLI = textwrap.dedent("""
+    import sys
+    import goinspect.cli as cli
+    if not any(m == "maps" for _, m in cli.COMMAND_MODULES):  # until cli.py registers it
+        cli.COMMAND_MODULES.append((None, "maps"))
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def _cli_error(*args: str) -> str:
+    """Run ``goinspect maps ARGS``; assert one error line, exit code 3, no traceback; return the line."""
+    result = subprocess.run([sys.executable, "-c", _CLI, "maps", *args], capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == InputError.exit_code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("goinspect: error: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_cli_bad_pids() -> None:
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    assert "does not exist" in _cli_error("--pid", str(pid_max + 1))
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        assert "(sleep) is not a Go program" in _cli_error("--pid", str(proc.pid))
+        _assert_running(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_cli_bad_binaries(toolchain) -> None:
+    stripped = build_program(toolchain, FLEET_DIR, "./cmd/leakmap", flags=["-ldflags=-s -w"])
+    future = build_program(toolchain, FLEET_DIR, "./cmd/leakmap", flags=["-ldflags=-X=runtime.buildVersion=go1.99.1"])
+    with GoService(stripped) as a, GoService(future) as b:
+        assert "has no DWARF debug information" in _cli_error("--pid", str(a.pid))
+        assert "built by Go 1.99.1" in _cli_error("--pid", str(b.pid))
+        for svc in (a, b):
+            _assert_running(svc.pid)
+            svc.advance(1)
+
+
+def test_cli_bad_cores(snapshot, fleet_exe, tmp_path: Path) -> None:
+    assert "was not dumped from" in _cli_error("--core", str(snapshot.core), "--exe", str(fleet_exe("churn")))
+    cut = tmp_path / "cut.core"
+    with open(snapshot.core, "rb") as src, open(cut, "wb") as dst:
+        dst.write(src.read(1 << 20))
+    assert "is truncated" in _cli_error("--core", str(cut), "--exe", str(snapshot.exe))
