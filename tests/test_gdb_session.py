@@ -129,3 +129,41 @@ def _tracer(pid: int) -> int:
         if line.startswith("TracerPid:"):
             return int(line.split()[1])
     return 0
+
+
+@needs_root
+def test_hung_gdb_while_attached_is_killed_and_the_target_resumes(fleet_service) -> None:
+    with fleet_service("leakmap") as svc, GdbSession() as gdb:
+        with pytest.raises(GdbError, match="within 1 s"):
+            with gdb.attached(svc.pid):
+                assert process_state(svc.pid) == "t"
+                gdb.command('-interpreter-exec console "python import time; time.sleep(60)"', timeout=1.0)
+        assert process_state(gdb.pid) is None
+        assert process_state(svc.pid) in ("S", "R") and _tracer(svc.pid) == 0
+        svc.advance(1)
+
+
+@needs_root
+def test_goinspect_killed_outright_still_detaches(fleet_service) -> None:
+    """SIGKILL gives goinspect no chance to clean up: gdb sees EOF on its stdin, quits, and quitting detaches."""
+    with fleet_service("leakmap") as svc:
+        code = textwrap.dedent(f"""
+            import time
+            from goinspect.gdb.session import GdbSession
+            gdb = GdbSession()
+            with gdb.attached({svc.pid}):
+                print("ATTACHED", gdb.pid, flush=True)
+                time.sleep(60)
+        """)
+        proc = subprocess.Popen([PYTHON, "-c", code], stdout=subprocess.PIPE, text=True)
+        word, gdb_pid = proc.stdout.readline().split()
+        assert word == "ATTACHED" and process_state(svc.pid) == "t"
+        proc.kill()
+        proc.wait()
+        for _ in range(100):
+            if process_state(int(gdb_pid)) is None:
+                break
+            time.sleep(0.05)
+        assert process_state(int(gdb_pid)) is None
+        assert process_state(svc.pid) in ("S", "R") and _tracer(svc.pid) == 0
+        svc.advance(1)
