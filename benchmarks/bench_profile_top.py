@@ -85,11 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=6, help="manystacks steps (50,000 allocations each)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sample-index", default="inuse_space")
+    ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
-    path, go = build_profile(args.go, args.steps)
+    if args.build_only:
+        path, go = build_profile(args.go, args.steps)
+        print(path, go)
+        return 0
+    # The profile is built in a child process: a child's ru_maxrss starts at its parent's RSS (the
+    # kernel carries the high-water mark across fork/exec), so this process stays small.
+    built = subprocess.run([sys.executable, __file__, "--build-only", "--go", args.go, "--steps", str(args.steps)],
+                           check=True, capture_output=True, text=True).stdout.split()
+    path, go = Path(built[-2]), Path(built[-1])
     env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0"}
-    # Nothing big is loaded in this process: a forked child would inherit its RSS into ru_maxrss.
     # Decoding alone, in a fresh process: as load_profile does it (the whole uncompressed bytes, then
     # the columns) and streamed (columns built while inflating).
     probe = ("import sys, time; from goinspect.profile import decode, source; t = time.perf_counter(); "
