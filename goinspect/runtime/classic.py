@@ -141,6 +141,55 @@ def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[
     return w
 
 
+#: Primary buckets are read and walked this many bytes at a time (bounds the memory a census needs).
+CHUNK_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class ArrayWalk:
+    """A bucket array walked chunk by chunk: its chains merged, evacuated old buckets counted."""
+
+    chains: ChainWalk
+    evacuated: int = 0
+    unreadable_primary: int = 0
+
+
+def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep_rows: bool, *,
+               skip_evacuated: bool = False) -> ArrayWalk:
+    """Read ``n`` primary buckets at ``addr`` (a few MiB per read) and walk every chain from them.
+
+    With ``skip_evacuated`` (old buckets of a grow), buckets whose tophash[0] is an
+    evacuated mark are counted, not walked: their entries already live in the new array.
+    """
+    bsize = lay.bucket_size
+    out = ArrayWalk(ChainWalk())
+    per = max(1, CHUNK_BYTES // bsize)
+    stop = (addr, addr + n * bsize)
+    for start in range(0, n, per):
+        count = min(per, n - start)
+        data = read_or_none(mem, addr + start * bsize, count * bsize)
+        if data is None:
+            out.unreadable_primary += count
+            continue
+        first = np.frombuffer(data, dtype=np.uint8).reshape(count, bsize)
+        if skip_evacuated:
+            t0 = first[:, 0]
+            evacuated = (t0 > EMPTY_ONE) & (t0 < MIN_TOPHASH)
+            out.evacuated += int(np.count_nonzero(evacuated))
+            first = first[~evacuated]
+        w = walk_chains(mem, first, lay, stop, keep_rows)
+        c = out.chains
+        c.rows += w.rows
+        c.overflow_addrs += w.overflow_addrs
+        c.overflow += w.overflow
+        c.live += w.live
+        c.empty_one += w.empty_one
+        c.unreadable += w.unreadable
+        c.max_chain = max(c.max_chain, w.max_chain)
+        c.truncated |= w.truncated
+    return out
+
+
 def _hex(v: int | None) -> str | None:
     return None if v is None else hex(v)
 
@@ -176,7 +225,10 @@ class ClassicMap:
 
 def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str | None = None,
                  spans: SpanIndex | None = None, keep_rows: bool = False) -> ClassicMap | None:
-    """Read the map whose ``*hmap`` is ``addr``; None when the header itself is unreadable."""
+    """Read the map whose ``*hmap`` is ``addr``; None when the header itself is unreadable.
+
+    Unreadable buckets (primary or overflow) are counted in ``walk.unreadable_buckets``
+    and skipped; the rest of the map is still read."""
     h = read_header(mem, addr, lay)
     if h is None:
         return None
@@ -198,7 +250,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
         a = spans.allocation_of(ptr) if spans else None
         return a.size if a else sc.block_size(nbytes, lay.noscan)
 
-    # Current buckets: one read of the whole array, then the chains.
+    # Current buckets, chunk by chunk, with their chains.
     unreadable = 0
     array_end = h["buckets"] + nb * bsize
     bt = classicmap.bucket_type(lay.key_size, lay.elem_size, not lay.noscan, not lay.noscan)
@@ -206,40 +258,30 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     alloc_end = h["buckets"] + total * bsize
     prealloc_used = 0
     if h["buckets"]:
-        data = read_or_none(mem, h["buckets"], nb * bsize)
-        if data is None:
-            walk["buckets_unreadable"] = True
-        else:
-            first = np.frombuffer(data, dtype=np.uint8).reshape(nb, bsize)
-            w = walk_chains(mem, first, lay, (h["buckets"], array_end), keep_rows)
-            ovf = np.concatenate(w.overflow_addrs) if w.overflow_addrs else np.zeros(0, np.uint64)
-            prealloc_used = int(np.count_nonzero((ovf >= array_end) & (ovf < alloc_end)))
-            walk.update(overflow_buckets=w.overflow, live=w.live, empty_one_slots=w.empty_one,
-                        max_chain=w.max_chain, preallocated_overflow_used=prealloc_used)
-            unreadable += w.unreadable
-            walk["chains_truncated"] = w.truncated
-            rows_kept += w.rows
-            structure += alloc_size(h["buckets"], total * bsize)
-            structure += (w.overflow - prealloc_used) * bucket_block
+        aw = walk_array(mem, h["buckets"], nb, lay, keep_rows)
+        w = aw.chains
+        ovf = np.concatenate(w.overflow_addrs) if w.overflow_addrs else np.zeros(0, np.uint64)
+        prealloc_used = int(np.count_nonzero((ovf >= array_end) & (ovf < alloc_end)))
+        walk.update(overflow_buckets=w.overflow, live=w.live, empty_one_slots=w.empty_one,
+                    max_chain=w.max_chain, preallocated_overflow_used=prealloc_used,
+                    chains_truncated=w.truncated)
+        unreadable += w.unreadable + aw.unreadable_primary
+        rows_kept += w.rows
+        structure += alloc_size(h["buckets"], total * bsize)
+        structure += (w.overflow - prealloc_used) * bucket_block
 
     # Old buckets, while growing: evacuated marks, and the chains of those not yet evacuated.
     if h["oldbuckets"]:
         nold = nb if h["flags"] & FLAG_SAME_SIZE_GROW else nb // 2
         walk["oldbuckets_count"] = nold
-        data = read_or_none(mem, h["oldbuckets"], nold * bsize) if nold else None
-        if data is None:
-            walk["oldbuckets_unreadable"] = True
-        else:
-            old = np.frombuffer(data, dtype=np.uint8).reshape(nold, bsize)
-            t0 = old[:, 0]
-            evacuated = (t0 > EMPTY_ONE) & (t0 < MIN_TOPHASH)
-            ow = walk_chains(mem, old[~evacuated], lay, (h["oldbuckets"], h["oldbuckets"] + nold * bsize), keep_rows)
-            walk.update(evacuated_old_buckets=int(np.count_nonzero(evacuated)), old_overflow_buckets=ow.overflow,
-                        old_live_unevacuated=ow.live)
-            walk["live"] += ow.live
-            unreadable += ow.unreadable
-            rows_kept += ow.rows
-            structure += alloc_size(h["oldbuckets"], nold * bsize) + ow.overflow * bucket_block
+        aw = walk_array(mem, h["oldbuckets"], nold, lay, keep_rows, skip_evacuated=True)
+        ow = aw.chains
+        walk.update(evacuated_old_buckets=aw.evacuated, old_overflow_buckets=ow.overflow,
+                    old_live_unevacuated=ow.live)
+        walk["live"] += ow.live
+        unreadable += ow.unreadable + aw.unreadable_primary
+        rows_kept += ow.rows
+        structure += alloc_size(h["oldbuckets"], nold * bsize) + ow.overflow * bucket_block
     walk["unreadable_buckets"] = unreadable
     walk["growing"] = bool(h["oldbuckets"])
     walk["same_size_grow"] = bool(h["oldbuckets"]) and bool(h["flags"] & FLAG_SAME_SIZE_GROW)

@@ -27,6 +27,8 @@ CTRL_DELETED = 0xFE
 #: Bounds for a walk through a target whose pointers may be garbage.
 MAX_DIR_LEN = 1 << 24
 MAX_TABLE_GROUPS = swissmap.MAX_TABLE_CAPACITY // swissmap.GROUP_SLOTS
+#: Group arrays are read this many bytes at a time.
+CHUNK_BYTES = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,17 +168,21 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
     stats = np.zeros((len(taddrs), 3), dtype=np.int64)  # full, empty, deleted per table
     groups_ok = np.zeros(len(taddrs), dtype=bool)
     # Tables with the same number of groups are read together (a big map's tables are all 1024 slots).
+    # A few MiB of groups at a time bounds the memory a census needs.
     for n in np.unique(ngroups[plausible]).tolist():
-        sel = np.flatnonzero(plausible & (ngroups == n))
-        rows, ok = gather(mem, datas[sel], n * gsize)
-        groups_ok[sel] = ok
-        g = rows.reshape(len(sel), n, gsize)
-        ctrl = g[:, :, :swissmap.CTRL_WORD].reshape(len(sel), -1)
-        stats[sel, 0] = np.count_nonzero((ctrl & CTRL_EMPTY) == 0, axis=1)
-        stats[sel, 1] = np.count_nonzero(ctrl == CTRL_EMPTY, axis=1)
-        stats[sel, 2] = np.count_nonzero(ctrl == CTRL_DELETED, axis=1)
-        if keep_rows:
-            rows_kept.append(g[ok].reshape(-1, gsize))
+        same = np.flatnonzero(plausible & (ngroups == n))
+        per = max(1, CHUNK_BYTES // (n * gsize))
+        for lo in range(0, len(same), per):
+            sel = same[lo:lo + per]
+            rows, ok = gather(mem, datas[sel], n * gsize)
+            groups_ok[sel] = ok
+            g = rows.reshape(len(sel), n, gsize)
+            ctrl = g[:, :, :swissmap.CTRL_WORD].reshape(len(sel), -1)
+            stats[sel, 0] = np.count_nonzero((ctrl & CTRL_EMPTY) == 0, axis=1)
+            stats[sel, 1] = np.count_nonzero(ctrl == CTRL_EMPTY, axis=1)
+            stats[sel, 2] = np.count_nonzero(ctrl == CTRL_DELETED, axis=1)
+            if keep_rows:
+                rows_kept.append(g[ok].reshape(-1, gsize))
     table_block = sc.block_size(lay.table_size, False)
     for i, taddr in enumerate(taddrs.tolist()):
         t: dict[str, Any] = {"addr": hex(taddr), "dir_refs": int(trefs[i])}

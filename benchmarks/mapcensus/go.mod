@@ -1,0 +1,3 @@
+module goinspect.bench/mapcensus
+
+go 1.21
