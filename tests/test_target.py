@@ -10,6 +10,7 @@ deleted when the session ends.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import struct
@@ -142,6 +143,34 @@ def test_live_target_identity_and_types_match_the_program(snapshot, go_version) 
         assert _u64(hdr, header["buckets"].offset) == int(truth["header"]["buckets"], 16)
     else:
         assert _u64(hdr, header["dirLen"].offset) == truth["header"]["dirLen"]
+
+
+def test_globals_agree_with_go_tool_nm_and_the_sources(snapshot, toolchain) -> None:
+    """Addresses equal Go's own ``go tool nm``; kinds and container fields agree with the Go sources."""
+    nm = subprocess.run([str(toolchain.go), "tool", "nm", str(snapshot.exe)], capture_output=True, text=True,
+                        check=True, env={**os.environ, "GOTOOLCHAIN": "local"}).stdout
+    nm_addr = {parts[2]: int(parts[0], 16) for parts in map(str.split, nm.splitlines())
+               if len(parts) == 3 and parts[1] in "DB"}
+    with open_live(snapshot.pid) as target:
+        found = {g.name: g for g in target.globals()}
+    assert found and all(nm_addr[name] == g.addr for name, g in found.items())
+    assert set(snapshot.truth["maps"]) <= {n for n, g in found.items() if g.kind == "map"}
+    # runtime/pprof: `var profiles struct { mu sync.Mutex; m map[string]*Profile }`
+    source = (toolchain.goroot / "src" / "runtime" / "pprof" / "pprof.go").read_text()
+    assert re.search(r"var profiles struct \{\s*mu +sync.Mutex\s*m +map\[string\]\*Profile", source)
+    profiles = found["runtime/pprof.profiles"]
+    assert profiles.kind == "struct"
+    assert [(f.name, f.type_name) for f in profiles.fields] == [("m", "map[string]*runtime/pprof.Profile")]
+    # time: `var Local *Location = &localLoc`; Location's slice fields are read from its source
+    zoneinfo = (toolchain.goroot / "src" / "time" / "zoneinfo.go").read_text()
+    assert "var Local *Location = &localLoc" in zoneinfo
+    body = zoneinfo[zoneinfo.index("type Location struct {"):]
+    body = body[:body.index("\n}")]
+    slice_fields = re.findall(r"^\s+(\w+)\s+\[\]", body, re.M)
+    local = found["time.Local"]
+    assert local.kind == "ptr" and local.struct_type == "time.Location"
+    assert [f.name for f in local.fields] == slice_fields == ["zone", "tx"]
+    assert local.fields == found["time.localLoc"].fields and found["time.localLoc"].kind == "struct"
 
 
 def test_the_four_memory_backends_return_identical_bytes(snapshot) -> None:
