@@ -26,7 +26,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB of decompressed profile
 MAX_BYTES_ENV = "GOINSPECT_MAX_PROFILE_BYTES"
 _READ_CHUNK = 1 << 20
-_INFLATE_CHUNK = 2 << 20
+_INFLATE_CHUNK = 1 << 20
 
 
 def max_profile_bytes() -> int:

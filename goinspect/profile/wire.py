@@ -215,8 +215,8 @@ class GrowArray:
     def append(self, chunk: np.ndarray) -> None:
         need = self.n + len(chunk)
         if need > len(self.a):
-            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/16.
-            self.a.resize(need + need // 16, refcheck=False)
+            # numpy zero-fills the new tail, so every byte of slack is resident: keep it to 1/32.
+            self.a.resize(need + need // 32 + 4096, refcheck=False)
         self.a[self.n:need] = chunk
         self.n = need
 
