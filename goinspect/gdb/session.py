@@ -94,9 +94,7 @@ class GdbSession:
         self._io = IoManager(self._proc.stdin, self._proc.stdout, self._proc.stderr,
                              time_to_check_for_additional_output_sec=0.0005)
         try:
-            version = self.command("-gdb-version", timeout=_START_TIMEOUT_S)
-            self._check_version(version)
-            self.command("-interpreter-exec console " + _quote(f"source {GDB_SCRIPT}"), timeout=_START_TIMEOUT_S)
+            self._load_script()
         except BaseException:
             self.close()
             raise
@@ -113,7 +111,6 @@ class GdbSession:
         self._token += 1
         token = self._token
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        console: list[str] = []
         self._log(f"> {token}{mi}")
         try:
             self._io.write(f"{token}{mi}", read_response=False, timeout_sec=5)
@@ -132,16 +129,12 @@ class GdbSession:
                 raise self._died(mi)
             for rec in records:
                 self._log_record(rec)
-                if rec.get("type") in ("console", "log") and isinstance(rec.get("payload"), str):
-                    console.append(rec["payload"])
                 if rec.get("type") != "result" or rec.get("token") != token:
                     continue
                 if rec.get("message") == "error":
                     msg = (rec.get("payload") or {}).get("msg", "unknown error")
                     raise GdbCommandError(f"gdb could not run '{_short(mi)}': {msg}", msg)
-                payload = rec.get("payload") or {}
-                if console:
-                    payload = {**payload, "_console": "".join(console)} if isinstance(payload, dict) else payload
+                payload = rec.get("payload")
                 return payload if isinstance(payload, dict) else {}
 
     def json_command(self, mi: str, *, timeout: float | None = None) -> Any:
@@ -192,8 +185,12 @@ class GdbSession:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if in_main else {}
         try:
             try:
-                self._attached_pid = pid
-                self.command(f"-target-attach {pid}")
+                self._attached_pid = pid  # set first: a signal or timeout mid-attach must still detach
+                try:
+                    self.command(f"-target-attach {pid}")
+                except GdbCommandError:
+                    self._attached_pid = None  # gdb says it did not attach: nothing to detach
+                    raise
                 yield
             finally:
                 self._detaching = True
@@ -254,17 +251,17 @@ class GdbSession:
 
     # -- internals -----------------------------------------------------------------
 
-    def _check_version(self, payload: dict[str, Any]) -> None:
-        text = payload.get("_console", "")
-        first = text.splitlines()[0] if text else ""
-        major = 0
-        for word in first.split():
-            head = word.split(".")[0]
-            if head.isdigit() and "." in word:
-                major = int(head)
-                break
-        if major and major < 13:
-            raise GdbError(f"gdb {first.split()[-1]} is too old; goinspect needs gdb >= 13 (for Python MI commands).")
+    def _load_script(self) -> None:
+        """Source ``gdb_scripts/goinspect_gdb.py``; its MI commands need gdb >= 13 (``gdb.MICommand``)."""
+        try:
+            self.command("-interpreter-exec console " + _quote(f"source {GDB_SCRIPT}"), timeout=_START_TIMEOUT_S)
+        except GdbCommandError as exc:
+            if "MICommand" in exc.gdb_message or "Python scripting is not supported" in exc.gdb_message:
+                raise GdbError("this gdb cannot run goinspect's helpers: goinspect needs gdb >= 13 built with Python.") from None
+            raise GdbError(f"gdb could not load {GDB_SCRIPT}: {exc.gdb_message}") from None
+        probe = self.command("-info-gdb-mi-command goinspect-info", timeout=_START_TIMEOUT_S)
+        if (probe.get("command") or {}).get("exists") != "true":
+            raise GdbError("this gdb cannot run goinspect's helpers: goinspect needs gdb >= 13 built with Python.")
 
     def _require_running(self) -> None:
         if self._proc.poll() is not None:
@@ -274,7 +271,8 @@ class GdbSession:
         status = self._proc.poll()
         err = b""
         try:
-            err = self._proc.stderr.read() or b"" if self._proc.stderr else b""
+            if self._proc.stderr is not None:
+                err = self._proc.stderr.read() or b""
         except (OSError, ValueError):
             pass
         detail = err.decode(errors="replace").strip().splitlines()
