@@ -9,9 +9,11 @@ deleted when the session ends.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import resource
 import signal
 import struct
 import subprocess
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from goinspect.run.build import build_program
 from goinspect.run.process import GoService
 from goinspect.run.toolchain import ensure_go
 from goinspect.target import TargetExited, UnreadableMemory, open_core, open_live
-from goinspect.target.elf import data_symbols
+from goinspect.target.elf import data_symbols, read_core
 from goinspect.target.open import gdb_memory
 
 from conftest import FLEET_DIR, expected_map_impl
@@ -184,6 +187,57 @@ def test_the_four_memory_backends_return_identical_bytes(snapshot) -> None:
                 mem.read(*snapshot.unreadable)
     assert from_core == snapshot.live
     assert from_core_gdb == snapshot.live
+
+
+@pytest.fixture(scope="session")
+def kernel_core(fleet_exe, go_version, tmp_path_factory):
+    """A core written by the kernel itself (GOTRACEBACK=crash, SIGQUIT), as production crashes leave them:
+    unlike gcore it leaves file-backed pages out (``p_filesz`` 0 or one page), so reads fall back to the exe."""
+    if Path("/proc/sys/kernel/core_pattern").read_text().strip() not in ("core", "core.%p"):
+        pytest.skip("kernel.core_pattern does not write a core file in the process's directory")
+    workdir = tmp_path_factory.mktemp(f"kcore-{go_version}")
+    exe = fleet_exe("leakmap")
+
+    def allow_core() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    proc = subprocess.Popen([str(exe)], cwd=workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, preexec_fn=allow_core, env={**os.environ, "GOTRACEBACK": "crash"})
+    try:
+        addr = proc.stdout.readline().decode().split()[1]
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener.open(f"http://{addr}/advance?steps=3", timeout=30).read()
+        truth = json.loads(opener.open(f"http://{addr}/truth", timeout=30).read())
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    cores = sorted(workdir.glob("core*"))
+    if not cores:
+        pytest.skip("the kernel wrote no core file (RLIMIT_CORE or core_pattern)")
+    yield cores[0], exe, truth
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_kernel_core_reads_through_to_the_executable(kernel_core, go_version) -> None:
+    core, exe, truth = kernel_core
+    info = read_core(core)
+    assert any(s.filesz < s.memsz and s.filesz == 0 for s in info.segments), "expected segments left to the exe"
+    with open_core(core, exe) as target:
+        assert target.go_version == go_version
+        sessions = next(g for g in target.globals() if g.name == "main.sessions")
+        mt = target.map_type(sessions.type_name)
+        header = target.layout(mt.header)
+        hdr_addr = _u64(target.memory.read(sessions.addr, 8))
+        hdr = target.memory.read(hdr_addr, header.size)
+        build_version = dict(data_symbols(exe))["runtime.buildVersion"]
+        ptr, length = struct.unpack("<QQ", target.memory.read(build_version, 16))
+        text = target.memory.read(ptr, length)  # rodata: not in the core, read from the executable
+    assert hdr_addr == int(truth["maps"]["main.sessions"]["addr"], 16)
+    assert _u64(hdr, header["count" if mt.impl == "hmap" else "used"].offset) == truth["maps"]["main.sessions"]["len"] == 3000
+    assert text.decode() == truth["go_version"]
 
 
 def test_core_target_finds_the_same_variables_and_types(snapshot, go_version) -> None:
