@@ -20,7 +20,8 @@ import pytest
 
 from goinspect.cli import COMMAND_MODULES
 from goinspect.cli import main as cli_main
-from goinspect.commands.profile_sites import COMMAND, read_source_line
+from goinspect.commands.profile_sites import COMMAND
+from goinspect.profile.sourcefiles import source_line
 from goinspect.errors import GoinspectError
 from goinspect.model.version import GoVersion
 from goinspect.profile.attribute import KINDS, attribute, kind_from_frames, line_hint
@@ -102,7 +103,7 @@ def _markers() -> dict[int, str]:
 def test_marked_sites(go_version, sites_profiles, form):
     proto, text, exe = sites_profiles(go_version)
     profile = load_profile(str(proto)) if form == "proto" else load_profile(str(text), exe=str(exe))
-    result = attribute(profile, go_version, read_source_line)
+    result = attribute(profile, go_version, source_line)
     markers = _markers()
     got = {s.line: s for s in result.sites if s.file.endswith("cmd/sites/main.go")}
     assert set(markers) <= set(got), f"marked lines missing from the profile: {set(markers) - set(got)}"
@@ -134,14 +135,14 @@ def test_marked_sites_ladder_only(go_version, sites_profiles):
 def test_marked_sites_noswissmap(sites_profiles, release):
     """Go 1.24/1.25 built with GOEXPERIMENT=noswissmap have classic maps: the version read from the
     executable says so, and the classic ladders label the marked lines, with and without source."""
-    from goinspect.commands.profile_sites import go_version_of_binary
+    from goinspect.symbolize.elf import go_release_of
 
     proto, text, exe = sites_profiles(f"{release}+noswissmap")
-    built_by = go_version_of_binary(str(exe))
+    built_by = go_release_of(str(exe))
     assert built_by == f"{release}+noswissmap"
     markers = _markers()
     for profile in (load_profile(str(proto)), load_profile(str(text), exe=str(exe))):
-        got = {s.line: s for s in attribute(profile, built_by, read_source_line).sites
+        got = {s.line: s for s in attribute(profile, built_by, source_line).sites
                if s.file.endswith("cmd/sites/main.go")}
         for line, want in markers.items():
             assert got[line].kind == want, json.dumps(got[line].to_json())
@@ -155,7 +156,7 @@ def test_marked_sites_noswissmap(sites_profiles, release):
 def test_sample_kinds_cover_every_sample(go_version, sites_profiles):
     proto, _, _ = sites_profiles(go_version)
     profile = load_profile(str(proto))
-    result = attribute(profile, go_version, read_source_line)
+    result = attribute(profile, go_version, source_line)
     assert result.codes.shape == (len(profile.samples),)
     assert set(result.kinds) <= set(KINDS)
     # Site byte totals add up to the profile's alloc_space total.
@@ -200,7 +201,7 @@ def test_fleet_sites(go_version, fleet_service, fleet_exe, tmp_path, name):
     checked = 0
     for form, profile in (("proto", load_profile(str(proto))),
                           ("debug1", load_profile(str(text), exe=str(fleet_exe(name))))):
-        result = attribute(profile, go_version, read_source_line)
+        result = attribute(profile, go_version, source_line)
         got = {s.line: s for s in result.sites if Path(s.file) == main_go}
         for line, code in labelled.items():
             if line not in got:

@@ -21,8 +21,8 @@ from pathlib import Path
 from goinspect.commands.common import print_json
 from goinspect.commands.profile_trend import report_json, report_lines
 from goinspect.errors import InputError
-from goinspect.commands.report_options import read_source_line
 from goinspect.profile.kinds import sample_kinds
+from goinspect.profile.sourcefiles import source_line
 from goinspect.profile.load import load_profile
 from goinspect.profile.trend import SiteTrend, TrendReport, trend
 from goinspect.run.build import build_program
@@ -109,7 +109,7 @@ class DemoCommand:
                     paths.append(str(path))
                     _say(args, f"  snapshot {k}: {args.logins} logins, {args.renders} renders -> {path.name}")
             profiles = [load_profile(p) for p in paths]
-            kinds = sample_kinds(profiles[-1], args.go, read_source_line)
+            kinds = sample_kinds(profiles[-1], args.go, source_line)
             report = trend(profiles, paths, sample_index="inuse_space", last_kinds=(kinds.codes, kinds.names))
             if args.json:
                 print_json(report_json(report, limit=20))

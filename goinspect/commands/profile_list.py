@@ -9,7 +9,6 @@ syntax-highlighted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -17,32 +16,13 @@ from goinspect.commands.common import add_input_options, add_json_option, print_
 from goinspect.commands.report_options import add_filter_options, add_sample_index_option, name_filter
 from goinspect.profile.aggregate import aggregate
 from goinspect.profile.listing import ListedFunction, listing
+from goinspect.profile.sourcefiles import file_lines
 from goinspect.render.units import fmt_pct, fmt_value
 
 
 def source_reader(source_dir: str | None):
     """``read_lines(file)``: the file as recorded, else its trailing path parts under ``source_dir``."""
-    cache: dict[str, list[str]] = {}
-
-    def read_lines(file: str) -> list[str]:
-        if file in cache:
-            return cache[file]
-        candidates = [file]
-        if source_dir:
-            parts = file.strip("/").split("/")
-            candidates += [os.path.join(source_dir, *parts[i:]) for i in range(len(parts))]
-        error: OSError | None = None
-        for path in candidates:
-            try:
-                with open(path, encoding="utf-8", errors="replace") as f:
-                    cache[file] = f.read().splitlines()
-                    return cache[file]
-            except OSError as e:
-                error = error or e
-        assert error is not None
-        raise error
-
-    return read_lines
+    return lambda file: list(file_lines(file, source_dir))
 
 
 def highlight(lines: list[str | None]) -> list[str | None]:

@@ -10,63 +10,12 @@ Ladders depend on the Go version: say it with --go (default: the newest modelled
 from __future__ import annotations
 
 import argparse
-from functools import lru_cache
 
 from goinspect.commands.common import add_input_options, add_json_option, print_json, read_profile
 from goinspect.model.version import GoVersion
 from goinspect.profile.attribute import attribute
-
-
-@lru_cache(maxsize=256)
-def _file_lines(path: str) -> tuple[str, ...] | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return tuple(fh.read().splitlines())
-    except OSError:
-        return None
-
-
-def read_source_line(path: str, line: int) -> str | None:
-    """The text of ``path:line`` if that file exists here (profiles name the build machine's paths)."""
-    lines = _file_lines(path)
-    if lines is None or not 1 <= line <= len(lines):
-        return None
-    return lines[line - 1]
-
-
-_BUILDINFO_MAGIC = b"\xff Go buildinf:"
-
-
-def go_version_of_binary(path: str) -> str | None:
-    """The Go release that built an ELF executable, from its ``.go.buildinfo`` section (None if unreadable).
-
-    Layout per Go's ``debug/buildinfo``: 14-byte magic, pointer size, flags; with flag 2 (Go 1.18+)
-    the version string follows the 32-byte header, prefixed by its uvarint length.
-    """
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
-    try:
-        with open(path, "rb") as fh:
-            sec = ELFFile(fh).get_section_by_name(".go.buildinfo")
-            data = sec.data()[:256] if sec is not None else b""
-    except (OSError, ELFError):
-        return None
-    if not data.startswith(_BUILDINFO_MAGIC) or len(data) < 33 or not data[15] & 2:
-        return None
-    n, shift, pos = 0, 0, 32
-    while pos < len(data):
-        b = data[pos]
-        n |= (b & 0x7F) << shift
-        pos += 1
-        if b < 0x80:
-            break
-        shift += 7
-    version = data[pos:pos + n].decode("ascii", "replace")  # e.g. "go1.24.11 X:noswissmap"
-    if not version.startswith("go1."):
-        return None
-    release = version.removeprefix("go").split()[0].split("-")[0]
-    return release + ("+noswissmap" if "noswissmap" in version else "")
+from goinspect.profile.sourcefiles import source_line
+from goinspect.symbolize.elf import go_release_of
 
 
 def _human(n: int) -> str:
@@ -98,10 +47,10 @@ class SitesCommand:
         version = GoVersion.parse(args.go_version) if args.go_version else None  # a bad --go fails before any I/O
         version_from = "as given"
         if version is None and args.exe:
-            built_by = go_version_of_binary(args.exe)
+            built_by = go_release_of(args.exe)
             version, version_from = (GoVersion.parse(built_by), "read from --exe") if built_by else (None, "")
         profile = read_profile(args.profile, args)
-        result = attribute(profile, version, read_source_line, args.sample_index, version_from)
+        result = attribute(profile, version, source_line, args.sample_index, version_from)
         sites = result.sites[: args.nodecount] if args.nodecount > 0 else result.sites
         if args.json:
             print_json({"go_version": str(result.version), "version_note": result.version_note,

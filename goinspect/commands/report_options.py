@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 
 from goinspect.errors import UsageError
 from goinspect.profile.aggregate import GRANULARITIES
@@ -11,7 +10,9 @@ from goinspect.model.version import GoVersion
 from goinspect.profile.filters import NameFilter
 from goinspect.profile.kinds import SampleKinds, sample_kinds
 from goinspect.profile.model import Profile
+from goinspect.profile.sourcefiles import source_line
 from goinspect.profile.top import DEFAULT_NODE_FRACTION
+from goinspect.symbolize.elf import go_release_of
 
 SAMPLE_INDEXES = ("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")
 
@@ -51,34 +52,15 @@ def add_kind_options(parser: argparse.ArgumentParser) -> None:
                         help="skip the kind column (map buckets, slice growth, ...) and its attribution pass")
 
 
-def read_source_line(path: str, line: int) -> str | None:
-    """The text of ``path:line`` if that file exists here (profiles name the build machine's paths)."""
-    lines = _file_lines(path)
-    if lines is None or not 1 <= line <= len(lines):
-        return None
-    return lines[line - 1]
-
-
-@functools.lru_cache(maxsize=256)
-def _file_lines(path: str) -> tuple[str, ...] | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return tuple(fh.read().splitlines())
-    except OSError:
-        return None
-
-
 def kinds_for(profile: Profile, args: argparse.Namespace) -> SampleKinds | None:
     """Per-sample kinds for the kind column, unless --no-kind."""
     if getattr(args, "no_kind", False):
         return None
     text = getattr(args, "go_version", None)
     if not text and getattr(args, "exe", None):
-        from goinspect.commands.profile_sites import go_version_of_binary
-
-        text = go_version_of_binary(args.exe)
+        text = go_release_of(args.exe)
     version = GoVersion.parse(text) if text else None
-    return sample_kinds(profile, version, read_source_line)
+    return sample_kinds(profile, version, source_line)
 
 
 def name_filter(args: argparse.Namespace) -> NameFilter:

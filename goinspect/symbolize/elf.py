@@ -97,3 +97,18 @@ class ElfImage:
                 break
         version = raw[pos : pos + length]
         return version.decode("ascii", "replace") if version.startswith(b"go") else None
+
+
+def go_release_of(path: str) -> str | None:
+    """The Go release that built ``path`` as goinspect's model names it ("1.24.11+noswissmap"), or None.
+
+    For picking map layouts and size ladders: an unreadable or non-Go file gives None, not an error.
+    """
+    try:
+        version = ElfImage(path).go_version()  # e.g. "go1.24.11 X:noswissmap"
+    except (InputError, ProfileError):
+        return None
+    if version is None or not version.startswith("go1."):
+        return None
+    release = version.removeprefix("go").split()[0].split("-")[0]
+    return release + ("+noswissmap" if "noswissmap" in version else "")
