@@ -64,7 +64,6 @@ def gather(mem: Memory, addrs: np.ndarray, size: int) -> tuple[np.ndarray, np.nd
     breaks = np.flatnonzero(sa[1:] - (sa[:-1] + size) > MAX_GAP) + 1
     starts = np.concatenate(([0], breaks))
     ends = np.concatenate((breaks, [n]))
-    cols = np.arange(size, dtype=np.int64)
     for s, e in zip(starts.tolist(), ends.tolist()):
         while s < e:
             # Cap the run length; the remainder becomes the next run.
@@ -75,8 +74,8 @@ def gather(mem: Memory, addrs: np.ndarray, size: int) -> tuple[np.ndarray, np.nd
             idx = order[s:e2]
             data = read_or_none(mem, lo, hi - lo)
             if data is not None:
-                buf = np.frombuffer(data, dtype=np.uint8)
-                rows[idx] = buf[(sa[s:e2] - lo)[:, None] + cols]
+                windows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(data, dtype=np.uint8), size)
+                rows[idx] = windows[sa[s:e2] - lo]  # one copy per object, no index matrix
                 ok[idx] = True
             else:
                 for j, a in zip(idx.tolist(), sa[s:e2].tolist()):

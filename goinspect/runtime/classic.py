@@ -122,7 +122,8 @@ def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[
         if keep_rows:
             w.rows.append(level)
         nxt = words(level, lay.overflow_off)
-        nxt = np.unique(nxt[nxt != 0])
+        nxt = np.sort(nxt[nxt != 0])
+        nxt = nxt[np.concatenate(([True], nxt[1:] != nxt[:-1]))] if len(nxt) else nxt  # distinct
         nxt = nxt[~((nxt >= stop[0]) & (nxt < stop[1]))]
         nxt = nxt[~np.isin(nxt, seen)]
         if not len(nxt):

@@ -169,7 +169,7 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
     groups_ok = np.zeros(len(taddrs), dtype=bool)
     # Tables with the same number of groups are read together (a big map's tables are all 1024 slots).
     # A few MiB of groups at a time bounds the memory a census needs.
-    for n in np.unique(ngroups[plausible]).tolist():
+    for n in sorted(set(ngroups[plausible].tolist())):
         same = np.flatnonzero(plausible & (ngroups == n))
         per = max(1, CHUNK_BYTES // (n * gsize))
         for lo in range(0, len(same), per):
