@@ -113,7 +113,6 @@ def snapshot(fleet_service, fleet_exe, go_version, tmp_path_factory):
                 hdr_addr, ranges = _ranges(target, sessions)
                 live = {r: target.memory.read(*r) for r in ranges}
                 via_gdb = gdb_memory(target)
-                via_gdb.enabled = True
                 live_gdb = {r: via_gdb.read(*r) for r in ranges}
                 target._gdb().dump_core(core)
             pause = target.pauses[-1]
@@ -265,8 +264,12 @@ def test_pause_and_open_times_are_reported(snapshot, go_version) -> None:
 
 def test_live_memory_is_not_read_while_running(snapshot) -> None:
     with open_live(snapshot.pid) as target:
-        with pytest.raises(GoinspectError, match="only inside Target.paused"):
-            target.memory.read(snapshot.header_addr, 8)
+        for mem in (target.memory, gdb_memory(target)):
+            with pytest.raises(GoinspectError, match="only inside Target.paused"):
+                mem.read(snapshot.header_addr, 8)
+        with target.paused(), target.paused():  # nested blocks share one pause
+            assert gdb_memory(target).read(snapshot.header_addr, 8) == target.memory.read(snapshot.header_addr, 8)
+        assert len(target.pauses) == 1
 
 
 # -- bad input ----------------------------------------------------------------------------

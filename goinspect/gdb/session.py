@@ -247,7 +247,13 @@ class GdbSession:
 
     @property
     def pid(self) -> int:
+        """gdb's own process id."""
         return self._proc.pid
+
+    @property
+    def attached_pid(self) -> int | None:
+        """The live process gdb is attached to (stopped), if any."""
+        return self._attached_pid
 
     # -- internals -----------------------------------------------------------------
 

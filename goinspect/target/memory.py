@@ -190,10 +190,10 @@ class GdbMemory:
 
     def __init__(self, session: "GdbSession", *, live: bool = False) -> None:
         self.session = session
-        self.enabled = not live
+        self.live = live
 
     def read(self, addr: int, size: int) -> bytes:
-        if not self.enabled:
+        if self.live and self.session.attached_pid is None:
             raise NotPaused("live target memory is read only inside Target.paused() (the process is running).")
         if size <= 0:
             return b""

@@ -26,7 +26,7 @@ from goinspect.errors import GoinspectError, InputError
 from goinspect.gdb.session import GdbCommandError, GdbSession, process_state
 from goinspect.target.elf import CoreInfo, ExeInfo, data_symbols, read_core, read_exe
 from goinspect.target.layouts import FieldLayout, LayoutCache, MapType, MissingType, StructLayout, layout_or_error
-from goinspect.target.memory import CoreMemory, GdbMemory, Memory, ProcMemory, Segment
+from goinspect.target.memory import CoreMemory, GdbMemory, Memory, ProcMemory, Segment, TargetExited
 
 #: Runtime types every map/slice reader needs; fetched before attaching (missing ones are simply absent).
 RUNTIME_TYPES = (
@@ -76,6 +76,7 @@ class Target:
         self._verbose = verbose
         self._timeout = timeout
         self._closed = False
+        self._paused = False
         info = self._info()
         self.go_version = _check_version(info.get("go_version", ""), what)
         impls = info.get("map_impls") or []
@@ -128,7 +129,7 @@ class Target:
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Stop a live target for the block (attach .. detach) and record the pause; a no-op for a core."""
-        if self.pid is None:
+        if self.pid is None or self._paused:  # a core never runs; nested blocks share the outer pause
             yield
             return
         session = self._gdb()
@@ -136,12 +137,15 @@ class Target:
         attached = False
         try:
             with session.attached(self.pid):
-                attached = True
-                self.memory.enabled = True  # type: ignore[attr-defined]
+                attached = self._paused = True
+                if isinstance(self.memory, ProcMemory):
+                    self.memory.enabled = True
                 try:
                     yield
                 finally:
-                    self.memory.enabled = False  # type: ignore[attr-defined]
+                    self._paused = False
+                    if isinstance(self.memory, ProcMemory):
+                        self.memory.enabled = False
         except GdbCommandError as exc:
             if attached:
                 raise
@@ -238,17 +242,24 @@ def open_live(pid: int, *, verbose: bool = False, timeout: float = 30.0) -> Targ
     if os.geteuid() != 0 and _owner(pid) not in (None, os.getuid()):
         raise _permission_error(pid, comm)
     bias = _live_bias(pid, info)
-    memory = ProcMemory(pid)
     session = None
+    memory: ProcMemory | GdbMemory | None = None
     try:
         session = _start_gdb(str(info.path), verbose, timeout)
+        try:
+            memory = ProcMemory(pid)
+        except TargetExited:
+            raise
+        except InputError:  # /proc/PID/mem refused (hardened kernel): gdb reads memory instead, slowly
+            memory = GdbMemory(session, live=True)
         target = Target(exe=info, exe_path_for_gdb=str(info.path), what=what, memory=memory,
                         cache=LayoutCache.load(info.build_id), session=session, pid=pid, bias=bias,
                         verbose=verbose, timeout=timeout)
         _prefetch(target)
         return target
     except BaseException:
-        memory.close()
+        if memory is not None:
+            memory.close()
         if session is not None:
             session.close()
         raise
@@ -281,8 +292,7 @@ def gdb_memory(target: Target, core: Path | None = None) -> GdbMemory:
     if core is not None:
         session.load_core(core)
         return GdbMemory(session)
-    mem = GdbMemory(session, live=True)
-    return mem
+    return GdbMemory(session, live=True)  # reads only while the target is paused
 
 
 def _prefetch(target: Target) -> None:
