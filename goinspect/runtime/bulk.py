@@ -9,6 +9,8 @@ pointer only marks that object unreadable.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from goinspect.runtime.types import Memory
@@ -96,3 +98,18 @@ def uints(rows: np.ndarray, offset: int, size: int) -> np.ndarray:
     """The little-endian unsigned integer of ``size`` bytes at ``offset`` of every row, as uint64."""
     dt = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}[size]
     return np.ascontiguousarray(rows[:, offset:offset + size]).view(dt).ravel().astype(np.uint64)
+
+
+@dataclass(slots=True)
+class KeptRows:
+    """Bucket/group rows kept for ``--entries``: only until they hold ``want`` live slots,
+    so decoding a few entries of a huge map does not hold the whole map in memory."""
+
+    want: int
+    rows: list[np.ndarray] = field(default_factory=list)
+    live: int = 0
+
+    def offer(self, rows: np.ndarray, live: int) -> None:
+        if self.live < self.want and live:
+            self.rows.append(rows)
+            self.live += live

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from goinspect.runtime import classic, entries, swiss
-from goinspect.runtime.bulk import read_or_none, uint_at
+from goinspect.runtime.bulk import KeptRows, read_or_none, uint_at
 from goinspect.runtime.roots import Root
 from goinspect.runtime.slices import SliceInfo, read_slice
 from goinspect.runtime.spans import SpanIndex
@@ -118,33 +118,34 @@ class Census:
         if not hdr:
             return info  # nil map
         info.addr = hex(hdr)
-        keep = n_entries > 0
+        keep = KeptRows(n_entries) if n_entries > 0 else None
         if isinstance(lay, swiss.SwissLayout):
-            m = swiss.read_swiss(t.memory, hdr, lay, go_version=t.go_version, keep_rows=keep)
+            m = swiss.read_swiss(t.memory, hdr, lay, go_version=t.go_version, keep=keep)
             if m is None:
                 info.error = "the map header is unreadable"
                 return info
             info.count = m.header["used"]
             info.swiss = m.to_json()
-            rows, structure = m.live_rows, m.structure_bytes
+            structure = m.structure_bytes
             key_base, key_stride = lay.slots_off + lay.key_off, lay.slot_size
             elem_base, elem_stride = lay.slots_off + lay.elem_off, lay.slot_size
-            live = [(r_[:, :8] & swiss.CTRL_EMPTY) == 0 for r_ in rows]
+            live_mask = swiss.live_mask
         else:
-            m2 = classic.read_classic(t.memory, hdr, lay, go_version=t.go_version, spans=self.spans, keep_rows=keep)
+            m2 = classic.read_classic(t.memory, hdr, lay, go_version=t.go_version, spans=self.spans, keep=keep)
             if m2 is None:
                 info.error = "the map header is unreadable"
                 return info
             info.count = m2.header["count"]
             info.hmap = m2.to_json()
-            rows, structure = m2.live_rows, m2.structure_bytes
+            structure = m2.structure_bytes
             key_base, key_stride = lay.keys_off, lay.key_slot
             elem_base, elem_stride = lay.elems_off, lay.elem_slot
-            live = [r_[:, :8] >= classic.MIN_TOPHASH for r_ in rows]
+            live_mask = classic.live_mask
         info.memory["structure_bytes"] = structure
         info.memory["live_bytes"] = info.count * (ks + vs)
-        if keep:
-            info.entries = self._entries(rows, live, n_entries, key_base, key_stride, elem_base, elem_stride,
+        if keep is not None:
+            live = [live_mask(r_) for r_ in keep.rows]
+            info.entries = self._entries(keep.rows, live, n_entries, key_base, key_stride, elem_base, elem_stride,
                                          k, v, ks, vs, lay.indirect_key, lay.indirect_elem)
         return info
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from goinspect.model import classicmap
 from goinspect.model.sizeclasses import for_version
-from goinspect.runtime.bulk import gather, read_or_none, uint_at, words
+from goinspect.runtime.bulk import KeptRows, gather, read_or_none, uint_at, words
 from goinspect.runtime.spans import SpanIndex
 from goinspect.runtime.types import PTR_SIZE, Memory, Types
 
@@ -93,7 +93,6 @@ def classic_layout(types: Types, key_type: str, elem_type: str, key_size: int, e
 class ChainWalk:
     """Buckets reached from a set of first buckets by following ``overflow`` pointers."""
 
-    rows: list[np.ndarray] = field(default_factory=list)  # bucket bytes, level by level (level 0 first)
     overflow_addrs: list[np.ndarray] = field(default_factory=list)
     overflow: int = 0
     live: int = 0
@@ -104,7 +103,7 @@ class ChainWalk:
 
 
 def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[int, int],
-                keep_rows: bool) -> ChainWalk:
+                keep: KeptRows | None) -> ChainWalk:
     """Count live slots along every chain starting at the rows ``first`` (already read).
 
     ``stop`` is an address range (the primary buckets) a chain must never re-enter;
@@ -117,10 +116,11 @@ def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[
     while len(level):
         depth += 1
         th = level[:, :classicmap.BUCKET_COUNT]
-        w.live += int(np.count_nonzero(th >= MIN_TOPHASH))
+        live = int(np.count_nonzero(th >= MIN_TOPHASH))
+        w.live += live
         w.empty_one += int(np.count_nonzero(th == EMPTY_ONE))
-        if keep_rows:
-            w.rows.append(level)
+        if keep is not None:
+            keep.offer(level, live)
         nxt = words(level, lay.overflow_off)
         nxt = np.sort(nxt[nxt != 0])
         nxt = nxt[np.concatenate(([True], nxt[1:] != nxt[:-1]))] if len(nxt) else nxt  # distinct
@@ -155,7 +155,7 @@ class ArrayWalk:
     unreadable_primary: int = 0
 
 
-def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep_rows: bool, *,
+def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRows | None, *,
                skip_evacuated: bool = False) -> ArrayWalk:
     """Read ``n`` primary buckets at ``addr`` (a few MiB per read) and walk every chain from them.
 
@@ -178,9 +178,8 @@ def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep_rows: bo
             evacuated = (t0 > EMPTY_ONE) & (t0 < MIN_TOPHASH)
             out.evacuated += int(np.count_nonzero(evacuated))
             first = first[~evacuated]
-        w = walk_chains(mem, first, lay, stop, keep_rows)
+        w = walk_chains(mem, first, lay, stop, keep)
         c = out.chains
-        c.rows += w.rows
         c.overflow_addrs += w.overflow_addrs
         c.overflow += w.overflow
         c.live += w.live
@@ -189,6 +188,11 @@ def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep_rows: bo
         c.max_chain = max(c.max_chain, w.max_chain)
         c.truncated |= w.truncated
     return out
+
+
+def live_mask(buckets: np.ndarray) -> np.ndarray:
+    """[n, 8] bool: which slots of these bucket rows hold an entry (tophash >= minTopHash)."""
+    return buckets[:, :classicmap.BUCKET_COUNT] >= MIN_TOPHASH
 
 
 def _hex(v: int | None) -> str | None:
@@ -218,14 +222,13 @@ class ClassicMap:
     mapextra: dict[str, Any] | None
     walk: dict[str, Any]
     structure_bytes: int
-    live_rows: list[np.ndarray]  # bucket rows holding live slots (kept only when entries are asked for)
 
     def to_json(self) -> dict[str, Any]:
         return {"header": self.header, "mapextra": self.mapextra, "walk": self.walk}
 
 
 def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str | None = None,
-                 spans: SpanIndex | None = None, keep_rows: bool = False) -> ClassicMap | None:
+                 spans: SpanIndex | None = None, keep: KeptRows | None = None) -> ClassicMap | None:
     """Read the map whose ``*hmap`` is ``addr``; None when the header itself is unreadable.
 
     Unreadable buckets (primary or overflow) are counted in ``walk.unreadable_buckets``
@@ -239,10 +242,9 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     B = h["B"]
     walk: dict[str, Any] = {"buckets": 1 << B if B <= MAX_B else None, "overflow_buckets": 0, "live": 0}
     structure = sc.block_size(lay.hmap_size, False)
-    rows_kept: list[np.ndarray] = []
     if B > MAX_B:
         walk["error"] = f"B={B} is not a plausible bucket exponent"
-        return ClassicMap(header, None, walk, structure, rows_kept)
+        return ClassicMap(header, None, walk, structure)
 
     nb = 1 << B
     bucket_block = sc.block_size(bsize, lay.noscan)
@@ -259,7 +261,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     alloc_end = h["buckets"] + total * bsize
     prealloc_used = 0
     if h["buckets"]:
-        aw = walk_array(mem, h["buckets"], nb, lay, keep_rows)
+        aw = walk_array(mem, h["buckets"], nb, lay, keep)
         w = aw.chains
         ovf = np.concatenate(w.overflow_addrs) if w.overflow_addrs else np.zeros(0, np.uint64)
         prealloc_used = int(np.count_nonzero((ovf >= array_end) & (ovf < alloc_end)))
@@ -267,7 +269,6 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
                     max_chain=w.max_chain, preallocated_overflow_used=prealloc_used,
                     chains_truncated=w.truncated)
         unreadable += w.unreadable + aw.unreadable_primary
-        rows_kept += w.rows
         structure += alloc_size(h["buckets"], total * bsize)
         structure += (w.overflow - prealloc_used) * bucket_block
 
@@ -275,13 +276,12 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     if h["oldbuckets"]:
         nold = nb if h["flags"] & FLAG_SAME_SIZE_GROW else nb // 2
         walk["oldbuckets_count"] = nold
-        aw = walk_array(mem, h["oldbuckets"], nold, lay, keep_rows, skip_evacuated=True)
+        aw = walk_array(mem, h["oldbuckets"], nold, lay, keep, skip_evacuated=True)
         ow = aw.chains
         walk.update(evacuated_old_buckets=aw.evacuated, old_overflow_buckets=ow.overflow,
                     old_live_unevacuated=ow.live)
         walk["live"] += ow.live
         unreadable += ow.unreadable + aw.unreadable_primary
-        rows_kept += ow.rows
         structure += alloc_size(h["oldbuckets"], nold * bsize) + ow.overflow * bucket_block
     walk["unreadable_buckets"] = unreadable
     walk["growing"] = bool(h["oldbuckets"])
@@ -299,7 +299,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
             mapextra = {"overflow": hex(ov), "oldoverflow": hex(oov), "nextOverflow": hex(nxt),
                         "overflow_len": _slice_len(mem, ov), "oldoverflow_len": _slice_len(mem, oov),
                         "unused_preallocated_overflow": _unused_prealloc(mem, h["buckets"], nxt, lay, nb, alloc_end)}
-    return ClassicMap(header, mapextra, walk, structure, rows_kept)
+    return ClassicMap(header, mapextra, walk, structure)
 
 
 def _unused_prealloc(mem: Memory, buckets: int, next_overflow: int, lay: ClassicLayout, nb: int,

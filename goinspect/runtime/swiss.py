@@ -18,7 +18,7 @@ import numpy as np
 
 from goinspect.model import swissmap
 from goinspect.model.sizeclasses import for_version
-from goinspect.runtime.bulk import gather, read_or_none, uint_at, uints, words
+from goinspect.runtime.bulk import KeptRows, gather, read_or_none, uint_at, uints, words
 from goinspect.runtime.types import PTR_SIZE, Memory, Types
 
 # internal/runtime/maps/group.go: ctrlEmpty = 0b10000000, ctrlDeleted = 0b11111110; full slots have the top bit clear.
@@ -91,6 +91,11 @@ def swiss_layout(types: Types, key_type: str, elem_type: str, key_size: int, ele
                        key_type, elem_type, ks, es, False)
 
 
+def live_mask(groups: np.ndarray) -> np.ndarray:
+    """[n, 8] bool: which slots of these group rows are full (ctrl byte with the top bit clear)."""
+    return (groups[:, :swissmap.CTRL_WORD] & CTRL_EMPTY) == 0
+
+
 def ctrl_census(groups: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     """(full-slot mask [ngroups, 8], full, empty, deleted) from group rows (ctrl word first)."""
     ctrl = groups[:, :swissmap.CTRL_WORD]
@@ -107,14 +112,13 @@ class SwissMap:
     tables: list[dict[str, Any]]
     walk: dict[str, Any]
     structure_bytes: int
-    live_rows: list[np.ndarray]  # group rows (kept only when entries are asked for)
 
     def to_json(self) -> dict[str, Any]:
         return {"header": self.header, "tables": self.tables, "walk": self.walk}
 
 
 def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | None = None,
-               keep_rows: bool = False) -> SwissMap | None:
+               keep: KeptRows | None = None) -> SwissMap | None:
     """Read the map whose ``*maps.Map`` is ``addr``; None when the header itself is unreadable."""
     data = read_or_none(mem, addr, lay.map_size)
     if data is None:
@@ -128,7 +132,6 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
     gsize = lay.group_size
     walk: dict[str, Any] = {"dir_entries": h["dirLen"], "live": 0, "tombstones": 0, "empty": 0,
                             "distinct_tables": 0, "groups": 0, "capacity": 0, "unreadable_tables": 0}
-    rows_kept: list[np.ndarray] = []
     tables: list[dict[str, Any]] = []
 
     if h["dirLen"] == 0:
@@ -142,17 +145,17 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
                 _, full, empty, deleted = ctrl_census(rows)
                 walk.update(live=full, empty=empty, tombstones=deleted, capacity=swissmap.GROUP_SLOTS)
                 structure += sc.block_size(gsize, lay.noscan_guess)
-                if keep_rows:
-                    rows_kept.append(rows)
-        return SwissMap(header, tables, walk, structure, rows_kept)
+                if keep is not None:
+                    keep.offer(rows, full)
+        return SwissMap(header, tables, walk, structure)
 
     if not (0 < h["dirLen"] <= MAX_DIR_LEN):
         walk["error"] = f"dirLen={h['dirLen']} is not a plausible directory length"
-        return SwissMap(header, tables, walk, structure, rows_kept)
+        return SwissMap(header, tables, walk, structure)
     dir_bytes = read_or_none(mem, h["dirPtr"], h["dirLen"] * PTR_SIZE)
     if dir_bytes is None:
         walk["directory_unreadable"] = True
-        return SwissMap(header, tables, walk, structure, rows_kept)
+        return SwissMap(header, tables, walk, structure)
     structure += sc.block_size(h["dirLen"] * PTR_SIZE, False)
     directory = np.frombuffer(dir_bytes, dtype="<u8")
     uniq, first, refs = np.unique(directory, return_index=True, return_counts=True)
@@ -181,8 +184,8 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
             stats[sel, 0] = np.count_nonzero((ctrl & CTRL_EMPTY) == 0, axis=1)
             stats[sel, 1] = np.count_nonzero(ctrl == CTRL_EMPTY, axis=1)
             stats[sel, 2] = np.count_nonzero(ctrl == CTRL_DELETED, axis=1)
-            if keep_rows:
-                rows_kept.append(g[ok].reshape(-1, gsize))
+            if keep is not None:
+                keep.offer(g[ok].reshape(-1, gsize), int(stats[sel[ok], 0].sum()))
     table_block = sc.block_size(lay.table_size, False)
     for i, taddr in enumerate(taddrs.tolist()):
         t: dict[str, Any] = {"addr": hex(taddr), "dir_refs": int(trefs[i])}
@@ -207,4 +210,4 @@ def read_swiss(mem: Memory, addr: int, lay: SwissLayout, *, go_version: str | No
         walk["groups"] += int(ngroups[i])
         walk["capacity"] += t["capacity"]
         structure += sc.block_size(int(ngroups[i]) * gsize, lay.noscan_guess)
-    return SwissMap(header, tables, walk, structure, rows_kept)
+    return SwissMap(header, tables, walk, structure)
