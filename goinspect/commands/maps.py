@@ -21,7 +21,7 @@ from goinspect.commands.common import add_json_option, print_json
 from goinspect.errors import UsageError
 from goinspect.render.table import render_table
 from goinspect.render.units import fmt_value
-from goinspect.runtime.census import Census, MapInfo
+from goinspect.runtime.census import Census
 from goinspect.runtime.roots import Root, find_roots
 from goinspect.runtime.spans import SpanIndex
 
