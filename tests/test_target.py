@@ -275,6 +275,14 @@ def test_live_memory_is_not_read_while_running(snapshot) -> None:
 # -- bad input ----------------------------------------------------------------------------
 
 
+def _our_gdbs() -> list[int]:
+    """gdb processes this test process started and has not ended."""
+    kids = []
+    for task in Path("/proc/self/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return [k for k in kids if Path(f"/proc/{k}/comm").exists() and Path(f"/proc/{k}/comm").read_text().strip() == "gdb"]
+
+
 def _assert_running(pid: int) -> None:
     assert process_state(pid) in ("S", "R", "D"), f"target {pid} is in state {process_state(pid)}"
     status = Path(f"/proc/{pid}/status").read_text()
@@ -402,6 +410,7 @@ def test_unsupported_go_version(toolchain) -> None:
         with pytest.raises(InputError, match=r"built by Go 1\.99\.1, which goinspect does not support"):
             open_live(svc.pid)
         _assert_running(svc.pid)
+        assert _our_gdbs() == []  # the gdb started to read its types was ended
         svc.advance(1)
 
 

@@ -77,8 +77,13 @@ class Target:
         self._timeout = timeout
         self._closed = False
         self._paused = False
-        info = self._info()
-        self.go_version = _check_version(info.get("go_version", ""), what)
+        try:
+            info = self._info()
+            self.go_version = _check_version(info.get("go_version", ""), what)
+            _prefetch(self)
+        except BaseException:
+            self.close()  # gdb, memory and files go with a target that could not be opened
+            raise
         impls = info.get("map_impls") or []
         self.map_impl = "swiss" if impls == ["swiss"] else "hmap" if "hmap" in impls else ("swiss" if impls else "")
 
@@ -216,7 +221,10 @@ class Target:
 
 
 def open_live(pid: int, *, verbose: bool = False, timeout: float = 30.0) -> Target:
-    """Open running Go process ``pid``: checks first, then symbols and types, all without stopping it."""
+    """Open running Go process ``pid``: checks first, then symbols and types, all without stopping it.
+
+    The returned target is not stopped; read its memory inside ``with target.paused():``.
+    """
     if pid <= 0 or not Path(f"/proc/{pid}").is_dir():
         raise InputError(f"process {pid} does not exist.")
     state = process_state(pid)
@@ -242,27 +250,20 @@ def open_live(pid: int, *, verbose: bool = False, timeout: float = 30.0) -> Targ
     if os.geteuid() != 0 and _owner(pid) not in (None, os.getuid()):
         raise _permission_error(pid, comm)
     bias = _live_bias(pid, info)
-    session = None
-    memory: ProcMemory | GdbMemory | None = None
+    session = _start_gdb(str(info.path), verbose, timeout)
     try:
-        session = _start_gdb(str(info.path), verbose, timeout)
-        try:
-            memory = ProcMemory(pid)
-        except TargetExited:
-            raise
-        except InputError:  # /proc/PID/mem refused (hardened kernel): gdb reads memory instead, slowly
-            memory = GdbMemory(session, live=True)
-        target = Target(exe=info, exe_path_for_gdb=str(info.path), what=what, memory=memory,
-                        cache=LayoutCache.load(info.build_id), session=session, pid=pid, bias=bias,
-                        verbose=verbose, timeout=timeout)
-        _prefetch(target)
-        return target
-    except BaseException:
-        if memory is not None:
-            memory.close()
-        if session is not None:
-            session.close()
+        memory: Memory = ProcMemory(pid)
+    except TargetExited:
+        session.close()
         raise
+    except InputError:  # /proc/PID/mem refused (hardened kernel): gdb reads memory instead, slowly
+        memory = GdbMemory(session, live=True)
+    except BaseException:
+        session.close()
+        raise
+    return Target(exe=info, exe_path_for_gdb=str(info.path), what=what, memory=memory,
+                  cache=LayoutCache.load(info.build_id), session=session, pid=pid, bias=bias,
+                  verbose=verbose, timeout=timeout)
 
 
 def open_core(core: Path, exe: Path, *, verbose: bool = False, timeout: float = 30.0) -> Target:
@@ -275,15 +276,9 @@ def open_core(core: Path, exe: Path, *, verbose: bool = False, timeout: float = 
     _check_core_of_exe(core_info, info, core, exe, bias)
     exe_segments = [Segment(s.vaddr + bias, s.memsz, s.offset, s.filesz) for s in info.segments]
     memory = CoreMemory(core, core_info.segments, exe, exe_segments)
-    try:
-        target = Target(exe=info, exe_path_for_gdb=str(exe), what=f"core {core}", memory=memory,
-                        cache=LayoutCache.load(info.build_id), session=None, bias=bias, verbose=verbose,
-                        timeout=timeout)
-        _prefetch(target)
-        return target
-    except BaseException:
-        memory.close()
-        raise
+    return Target(exe=info, exe_path_for_gdb=str(exe), what=f"core {core}", memory=memory,
+                  cache=LayoutCache.load(info.build_id), session=None, bias=bias, verbose=verbose,
+                  timeout=timeout)
 
 
 def gdb_memory(target: Target, core: Path | None = None) -> GdbMemory:
