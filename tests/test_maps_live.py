@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from goinspect.errors import InputError, UsageError
 from goinspect.model.sizeclasses import for_version
 from maps_truth import assert_map_matches, assert_slice_matches, by_name, run_json
 
@@ -129,3 +130,40 @@ def test_entries_bounded_and_typed(fleet_service, go_version):
     assert len(every) == inserted
     assert sorted(e["key"] for e in every) == list(range(inserted))
     assert all(e["elem"] == 3 * e["key"] for e in every)
+
+
+def test_noswissmap_build_reads_as_classic(fleet_service, go_version):
+    """Go 1.24/1.25 built with GOEXPERIMENT=noswissmap: classic maps, detected from the types (runs with --go-all)."""
+    if go_version.split(".")[:2] not in (["1", "24"], ["1", "25"]):
+        pytest.skip("GOEXPERIMENT=noswissmap exists only in Go 1.24 and 1.25")
+    with fleet_service("stuckgrow", goexperiment="noswissmap") as svc:
+        svc.advance(2)
+        truth = svc.truth()
+        out = run_json("maps", "--pid", str(svc.pid), "--filter", r"^main\.")
+    assert truth["impl"] == "classic" and out["map_impl"] == "hmap"
+    ours = by_name(out["maps"])
+    for name, t in truth["maps"].items():
+        assert_map_matches(ours[name], t)
+    assert "clearSeq" in ours["main.stuck"]["hmap"]["header"]  # 1.24's hmap field, read because DWARF has it
+
+
+@pytest.mark.parametrize("argv,error,words", [
+    ((), UsageError, "exactly one target"),
+    (("--core", "/nonexistent.core"), UsageError, "--exe"),
+    (("--pid", "1", "--core", "c", "--exe", "e"), UsageError, "exactly one target"),
+    (("--pid", "999999999"), InputError, "does not exist"),
+    (("--pid", "1", "--filter", "("), UsageError, "regular expression"),
+    (("--pid", "1", "--entries", "-1"), UsageError, "--entries"),
+])
+def test_bad_command_lines(argv, error, words):
+    with pytest.raises(error) as exc:
+        run_json("maps", *argv)
+    message = str(exc.value)
+    assert words in message and "\n" not in message
+
+
+def test_unknown_map_name(fleet_service, go_version):
+    with fleet_service("leakmap") as svc:
+        with pytest.raises(InputError, match="no map named 'main.nope'"):
+            run_json("map", "main.nope", "--pid", str(svc.pid))
+        assert svc.truth()["maps"]["main.sessions"]["len"] == 0  # the target is left running
