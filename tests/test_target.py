@@ -484,3 +484,20 @@ def test_cli_bad_cores(snapshot, fleet_exe, tmp_path: Path) -> None:
     with open(snapshot.core, "rb") as src, open(cut, "wb") as dst:
         dst.write(src.read(1 << 20))
     assert "is truncated" in _cli_error("--core", str(cut), "--exe", str(snapshot.exe))
+
+
+def test_cli_process_killed_while_paused(fleet_service) -> None:
+    """The target dies while goinspect has it stopped (killed once /proc says it is traced-stopped)."""
+    with fleet_service("leakmap") as svc:
+        svc.advance(300)  # 300,000 entries: a pause of tens of milliseconds
+        proc = subprocess.Popen([sys.executable, "-c", _CLI, "maps", "--pid", str(svc.pid)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while proc.poll() is None and process_state(svc.pid) != "t":
+            time.sleep(0.0002)
+        time.sleep(0.005)  # let the attach finish and the reads start
+        os.kill(svc.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == InputError.exit_code, err
+    assert re.fullmatch(rf"goinspect: error: process {svc.pid} exited (while goinspect was reading it"
+                        r"|before goinspect could attach to it)\.\n", err), err
+    print(err.strip())
