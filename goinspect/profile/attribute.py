@@ -363,7 +363,7 @@ def _locate(profile: Profile) -> tuple[list[tuple[str, str, int]], np.ndarray, n
     user_idx = np.array(loc_user + [-1], dtype=np.int64)
 
     offs = samples.loc_offsets
-    locs = samples.locs.astype(np.int64)
+    locs = samples.locs  # kept in its compact dtype: a widened copy would cost 8 bytes per frame
     # Position of each sample's first location holding a user frame; -1: all runtime.
     # A proto heap profile starts every stack at a user frame, so only other stacks are walked.
     starts = offs[:-1]
@@ -376,7 +376,7 @@ def _locate(profile: Profile) -> tuple[list[tuple[str, str, int]], np.ndarray, n
 
     # Sites: one lookup per distinct leaf location, not per sample.
     keys: dict[tuple[str, str, int], int] = {}
-    leaf_loc = np.where(first >= 0, locs[np.maximum(first, 0)] if len(locs) else -1, -1)
+    leaf_loc = np.where(first >= 0, locs[np.maximum(first, 0)].astype(np.int64) if len(locs) else -1, -1)
     uniq_leaf, inv = np.unique(leaf_loc, return_inverse=True)
     ids = []
     for u in uniq_leaf.tolist():
