@@ -167,3 +167,13 @@ def test_unknown_map_name(fleet_service, go_version):
         with pytest.raises(InputError, match="no map named 'main.nope'"):
             run_json("map", "main.nope", "--pid", str(svc.pid))
         assert svc.truth()["maps"]["main.sessions"]["len"] == 0  # the target is left running
+
+
+def test_struct_field_roots_through_pointers(fleet_service, go_version):
+    """Roots one level into global structs, also through a pointer: time.Local is &localLoc, so
+    time.Local.zone and time.localLoc.zone are the same slice header at the same address."""
+    with fleet_service("leakmap") as svc:
+        out = run_json("slices", "--pid", str(svc.pid), "--filter", r"^time\.(Local|localLoc)\.zone$")
+    s = by_name(out["slices"])
+    assert set(s) == {"time.Local.zone", "time.localLoc.zone"}
+    assert s["time.Local.zone"] == {**s["time.localLoc.zone"], "name": "time.Local.zone"}
