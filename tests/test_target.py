@@ -188,14 +188,11 @@ def test_the_four_memory_backends_return_identical_bytes(snapshot) -> None:
     assert from_core_gdb == snapshot.live
 
 
-@pytest.fixture(scope="session")
-def kernel_core(fleet_exe, go_version, tmp_path_factory):
-    """A core written by the kernel itself (GOTRACEBACK=crash, SIGQUIT), as production crashes leave them:
-    unlike gcore it leaves file-backed pages out (``p_filesz`` 0 or one page), so reads fall back to the exe."""
+def _crash_with_kernel_core(exe: Path, workdir: Path, steps: int, while_alive=None):
+    """Run ``exe`` in ``workdir``, advance it, let ``while_alive(pid)`` look at it, then make the kernel dump
+    its core (GOTRACEBACK=crash + SIGQUIT). Returns (core path, /truth, while_alive's result)."""
     if Path("/proc/sys/kernel/core_pattern").read_text().strip() not in ("core", "core.%p"):
         pytest.skip("kernel.core_pattern does not write a core file in the process's directory")
-    workdir = tmp_path_factory.mktemp(f"kcore-{go_version}")
-    exe = fleet_exe("leakmap")
 
     def allow_core() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -205,8 +202,9 @@ def kernel_core(fleet_exe, go_version, tmp_path_factory):
     try:
         addr = proc.stdout.readline().decode().split()[1]
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        opener.open(f"http://{addr}/advance?steps=3", timeout=30).read()
+        opener.open(f"http://{addr}/advance?steps={steps}", timeout=30).read()
         truth = json.loads(opener.open(f"http://{addr}/truth", timeout=30).read())
+        seen = while_alive(proc.pid) if while_alive else None
         proc.send_signal(signal.SIGQUIT)
         proc.wait(timeout=30)
     finally:
@@ -216,7 +214,28 @@ def kernel_core(fleet_exe, go_version, tmp_path_factory):
     cores = sorted(workdir.glob("core*"))
     if not cores:
         pytest.skip("the kernel wrote no core file (RLIMIT_CORE or core_pattern)")
-    yield cores[0], exe, truth
+    return cores[0], truth, seen
+
+
+def _sessions_header(target) -> tuple[int, int, int]:
+    """(address of main.sessions, its header address, its count) read through ``target``."""
+    sessions = next(g for g in target.globals() if g.name == "main.sessions")
+    mt = target.map_type(sessions.type_name)
+    header = target.layout(mt.header)
+    with target.paused():
+        hdr_addr = _u64(target.memory.read(sessions.addr, 8))
+        hdr = target.memory.read(hdr_addr, header.size)
+    return sessions.addr, hdr_addr, _u64(hdr, header["count" if mt.impl == "hmap" else "used"].offset)
+
+
+@pytest.fixture(scope="session")
+def kernel_core(fleet_exe, go_version, tmp_path_factory):
+    """A core written by the kernel itself, as production crashes leave them (~40 MB): unlike gcore it
+    leaves file-backed pages out (``p_filesz`` 0 or one page), so reads fall back to the exe."""
+    workdir = tmp_path_factory.mktemp(f"kcore-{go_version}")
+    exe = fleet_exe("leakmap")
+    core, truth, _ = _crash_with_kernel_core(exe, workdir, 3)
+    yield core, exe, truth
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -226,17 +245,31 @@ def test_kernel_core_reads_through_to_the_executable(kernel_core, go_version) ->
     assert any(s.filesz < s.memsz and s.filesz == 0 for s in info.segments), "expected segments left to the exe"
     with open_core(core, exe) as target:
         assert target.go_version == go_version
-        sessions = next(g for g in target.globals() if g.name == "main.sessions")
-        mt = target.map_type(sessions.type_name)
-        header = target.layout(mt.header)
-        hdr_addr = _u64(target.memory.read(sessions.addr, 8))
-        hdr = target.memory.read(hdr_addr, header.size)
+        _, hdr_addr, count = _sessions_header(target)
         build_version = dict(data_symbols(exe))["runtime.buildVersion"]
         ptr, length = struct.unpack("<QQ", target.memory.read(build_version, 16))
         text = target.memory.read(ptr, length)  # rodata: not in the core, read from the executable
     assert hdr_addr == int(truth["maps"]["main.sessions"]["addr"], 16)
-    assert _u64(hdr, header["count" if mt.impl == "hmap" else "used"].offset) == truth["maps"]["main.sessions"]["len"] == 3000
+    assert count == truth["maps"]["main.sessions"]["len"] == 3000
     assert text.decode() == truth["go_version"]
+
+
+def test_pie_executable_live_and_kernel_core(toolchain, tmp_path: Path) -> None:
+    """-buildmode=pie: globals move by the load bias (from /proc/PID/maps live, NT_FILE in the core)."""
+    exe = build_program(toolchain, FLEET_DIR, "./cmd/leakmap", flags=["-buildmode=pie"])
+    static_addr = dict(data_symbols(exe))["main.sessions"]
+
+    def look(pid: int):
+        with open_live(pid) as target:
+            return _sessions_header(target)
+
+    core, truth, live = _crash_with_kernel_core(exe, tmp_path, 2, look)
+    with open_core(core, exe) as target:
+        from_core = _sessions_header(target)
+    assert live == from_core
+    var_addr, hdr_addr, count = live
+    assert var_addr != static_addr  # really relocated
+    assert hdr_addr == int(truth["maps"]["main.sessions"]["addr"], 16) and count == truth["maps"]["main.sessions"]["len"]
 
 
 def test_core_target_finds_the_same_variables_and_types(snapshot, go_version) -> None:

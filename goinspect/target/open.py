@@ -343,12 +343,12 @@ def _check_core_of_exe(core: CoreInfo, exe: ExeInfo, core_path: Path, exe_path: 
     plain = CoreMemory(core_path, core.segments)
     try:
         if core.files:
-            mapped = {(f.start, f.offset) for f in core.files}
             for seg in exe.segments:
-                key = ((seg.vaddr + bias) & ~0xFFF, seg.offset & ~0xFFF)
-                if key not in mapped:
+                start, offset = (seg.vaddr + bias) & ~0xFFF, seg.offset & ~0xFFF
+                # mappings may be merged or split (RELRO), so look for one that covers the page consistently
+                if not any(f.start <= start < f.end and f.offset + (start - f.start) == offset for f in core.files):
                     raise InputError(f"core {core_path} was not dumped from {exe_path}: the core has no mapping of "
-                                     f"its segment at {key[0]:#x} (file offset {key[1]:#x}).")
+                                     f"its segment at {start:#x} (file offset {offset:#x}).")
         for label, section in (("build ID", exe.buildid_note), ("Go build information", exe.buildinfo)):
             if section is None:
                 continue
