@@ -11,7 +11,7 @@ each is run several times and the median and best wall times are reported.
 goinspect's peak memory is the ``ru_maxrss`` of its process (from ``wait4``),
 compared with the uncompressed profile size.
 
-    python benchmarks/bench_profile_top.py [--go 1.26.6] [--steps 6] [--runs 5]
+    python benchmarks/bench_profile_top.py [--go 1.26.6] [--steps 12] [--runs 5]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def timed_runs(cmd: list[str], env: dict[str, str], runs: int) -> tuple[list[flo
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--go", default="1.26.6", help="Go toolchain that builds manystacks and runs pprof")
-    ap.add_argument("--steps", type=int, default=6, help="manystacks steps (50,000 allocations each)")
+    ap.add_argument("--steps", type=int, default=12, help="manystacks steps (50,000 allocations each)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--sample-index", default="inuse_space")
     ap.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)

@@ -12,7 +12,7 @@ import numpy as np
 
 from goinspect.profile.model import Samples
 
-CHUNK_FRAMES = 1 << 20
+CHUNK_FRAMES = 1 << 18
 
 
 def sample_chunks(samples: Samples, max_frames: int = CHUNK_FRAMES) -> Iterator[tuple[int, int]]:
