@@ -102,8 +102,8 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
         census.prepare(_container_types(user))
         maps: list[dict[str, Any]] = []
         slices: list[dict[str, Any]] = []
-        t0 = time.perf_counter()
         with target.paused():
+            t0 = time.perf_counter()
             census.spans = SpanIndex(target.memory, target, mheap.addr) if mheap else None
             for root in find_roots(user, target, target.memory):
                 if not select(root):
@@ -114,7 +114,7 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
                     s = census.read_slice(root)
                     if s is not None:
                         slices.append(s.to_json())
-        elapsed = time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0  # the reads alone; the pause adds attach and detach
         pauses = getattr(target, "pauses", None)
         return Reading(target.go_version, target.map_impl, pauses[-1] if pauses else None, elapsed, maps, slices)
 
