@@ -112,7 +112,7 @@ class DemoCommand:
             kinds = sample_kinds(profiles[-1], args.go, source_line)
             report = trend(profiles, paths, sample_index="inuse_space", last_kinds=(kinds.codes, kinds.names))
             if args.json:
-                print_json(report_json(report, limit=20))
+                print_json(report_json(report, limit=0))
                 return 0
             print()
             print("\n".join(report_lines(report, limit=10)))
