@@ -534,3 +534,22 @@ def test_cli_process_killed_while_paused(fleet_service) -> None:
     assert re.fullmatch(rf"goinspect: error: process {svc.pid} exited (while goinspect was reading it"
                         r"|before goinspect could attach to it)\.\n", err), err
     print(err.strip())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_cli_interrupted_while_paused_detaches(fleet_service, signum: int) -> None:
+    """Ctrl-C (or a polite kill) while goinspect maps has the target stopped: detach, one line, 128+signal."""
+    with fleet_service("leakmap") as svc:
+        svc.advance(300)
+        proc = subprocess.Popen([sys.executable, "-c", _CLI, "maps", "--pid", str(svc.pid)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while proc.poll() is None and process_state(svc.pid) != "t":
+            time.sleep(0.0002)
+        time.sleep(0.005)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum, err
+        assert err == f"goinspect: error: interrupted by {signal.Signals(signum).name}; " \
+                      "the target process was detached and left running.\n"
+        _assert_running(svc.pid)
+        svc.advance(1)
