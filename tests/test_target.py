@@ -553,3 +553,18 @@ def test_cli_interrupted_while_paused_detaches(fleet_service, signum: int) -> No
                       "the target process was detached and left running.\n"
         _assert_running(svc.pid)
         svc.advance(1)
+
+
+def test_layout_cache_round_trip_and_pruning(monkeypatch, tmp_path: Path) -> None:
+    from goinspect.target import layouts
+
+    monkeypatch.setenv("GOINSPECT_CACHE", str(tmp_path))
+    monkeypatch.setattr(layouts, "_KEEP", 3)
+    for i in range(5):
+        cache = layouts.LayoutCache.load(f"build-{i}")
+        cache.put("info", {"go_version": f"go1.2{i}"})
+        cache.save()
+        time.sleep(0.01)
+    assert len(list((tmp_path / "layouts").glob("*.json"))) == 3
+    assert layouts.LayoutCache.load("build-4").get("info") == {"go_version": "go1.24"}
+    assert layouts.LayoutCache.load("build-0").get("info") is None  # least recently used: pruned

@@ -21,6 +21,8 @@ from goinspect.run.toolchain import cache_dir
 
 #: Bump when the cached JSON changes meaning.
 _SCHEMA = 1
+#: Cached binaries kept (least recently used ones go first); each file is ~100 KB.
+_KEEP = 64
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,12 @@ class LayoutCache:
 
     @classmethod
     def load(cls, build_id: str) -> "LayoutCache":
+        path = cls.path_for(build_id)
         try:
-            data = json.loads(cls.path_for(build_id).read_text())
+            data = json.loads(path.read_text())
             if data.get("build_id") != build_id:
                 data = {}
+            os.utime(path)  # recently used: kept by _prune
         except (OSError, ValueError):
             data = {}
         data.setdefault("build_id", build_id)
@@ -119,6 +123,7 @@ class LayoutCache:
             tmp.write_text(json.dumps(self.data, separators=(",", ":")))
             os.replace(tmp, path)
             self.dirty = False
+            _prune(path.parent)
         except OSError:
             pass  # a cache that cannot be written only costs time next run
 
@@ -141,6 +146,18 @@ def layout_or_error(raw: dict[str, Any] | None, type_name: str) -> StructLayout:
     if raw is None:
         raise MissingType(f"the binary's DWARF has no type named {type_name!r}.")
     return StructLayout.from_json(raw)
+
+
+def _prune(directory: Path) -> None:
+    """Keep the ``_KEEP`` most recently used layout files."""
+    files = []
+    for p in directory.glob("*.json"):
+        try:
+            files.append((p.stat().st_mtime, p))
+        except OSError:
+            pass
+    for _, p in sorted(files, reverse=True)[_KEEP:]:
+        p.unlink(missing_ok=True)
 
 
 def _script_digest() -> str:
