@@ -24,6 +24,9 @@ COMMAND_MODULES: list[tuple[str | None, str]] = [
     ("profile", "profile_trend"),
     ("profile", "profile_export"),
     ("profile", "profile_sites"),
+    (None, "maps"),
+    (None, "map"),
+    (None, "slices"),
     (None, "demo"),
 ]
 
