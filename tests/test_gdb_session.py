@@ -137,8 +137,23 @@ def test_hung_gdb_while_attached_is_killed_and_the_target_resumes(fleet_service)
         with pytest.raises(GdbError, match="within 1 s"):
             with gdb.attached(svc.pid):
                 assert process_state(svc.pid) == "t"
-                gdb.command('-interpreter-exec console "python import time; time.sleep(60)"', timeout=1.0)
+                os.kill(gdb.pid, signal.SIGSTOP)  # gdb hangs (stopped), holding the target stopped too
+                gdb.command("-goinspect-info", timeout=1.0)
         assert process_state(gdb.pid) is None
+        assert process_state(svc.pid) in ("S", "R") and _tracer(svc.pid) == 0
+        svc.advance(1)
+
+
+@needs_root
+def test_nothing_but_reads_reach_an_attached_target(fleet_service) -> None:
+    with fleet_service("leakmap") as svc, GdbSession() as gdb:
+        with gdb.attached(svc.pid):
+            for mi in ("-data-evaluate-expression 1", '-interpreter-exec console "call runtime.GC()"',
+                       '-interpreter-exec console "set var main.nextID = 0"', "-exec-continue",
+                       "-data-write-memory-bytes 0xc000000000 00"):
+                with pytest.raises(GdbError, match=r"refusing to send .* \(only reads are allowed\)"):
+                    gdb.command(mi)
+            assert gdb.json_command("-goinspect-info")["go_version"].startswith("go1.")
         assert process_state(svc.pid) in ("S", "R") and _tracer(svc.pid) == 0
         svc.advance(1)
 

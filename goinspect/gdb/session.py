@@ -11,8 +11,10 @@ production service and the inspected binary is untrusted input:
 - A live target is attached only inside :meth:`GdbSession.attached`, which
   always detaches: on success, on error, on timeout, and on SIGINT/SIGTERM
   (the signal is turned into :class:`Interrupted` *after* detaching).
-- No command here writes target memory or calls target functions; the session
-  offers no way to send arbitrary expressions to a live target.
+- No command here writes target memory or calls target functions, and while a
+  live process is attached :meth:`GdbSession.command` refuses everything but an
+  allowlist of reads (``_ALLOWED_WHILE_ATTACHED``): no expression evaluation,
+  no ``call``, no ``set var``, no execution control can reach a live target.
 - gdb runs in its own session, so a Ctrl-C on the terminal reaches goinspect
   (which detaches) rather than gdb (which would stop mid-command).
 
@@ -39,6 +41,17 @@ from goinspect.errors import GoinspectError
 GDB_SCRIPT = Path(__file__).resolve().parents[2] / "gdb_scripts" / "goinspect_gdb.py"
 
 _START_TIMEOUT_S = 20.0
+
+#: The only MI commands sent while a live process is attached: attaching, reads of memory, DWARF queries, detaching,
+#: and gcore (which only reads). Prefix match on the command text.
+_ALLOWED_WHILE_ATTACHED = (
+    "-target-attach ",
+    "-target-detach",
+    "-data-read-memory-bytes ",
+    "-goinspect-",
+    '-interpreter-exec console "gcore ',
+    "-gdb-exit",
+)
 
 
 class GdbError(GoinspectError):
@@ -108,6 +121,9 @@ class GdbSession:
         and :class:`GdbError` raised, so a hung gdb never hangs goinspect.
         """
         self._require_running()
+        if self._attached_pid is not None and not mi.startswith(_ALLOWED_WHILE_ATTACHED):
+            raise GdbError(f"refusing to send '{_short(mi)}' to gdb while process {self._attached_pid} is attached "
+                           "(only reads are allowed).")
         self._token += 1
         token = self._token
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
