@@ -448,15 +448,16 @@ def test_unsupported_go_version(toolchain) -> None:
 
 
 @pytest.mark.allgo
+@pytest.mark.parametrize("version", ["1.24.11", "1.25.5"])
 @pytest.mark.parametrize("goexperiment,impl", [("noswissmap", "hmap"), (None, "swiss")])
-def test_map_implementation_comes_from_the_types(goexperiment, impl) -> None:
-    """Go 1.25 built with GOEXPERIMENT=noswissmap has classic maps: detected from DWARF, not the version."""
-    exe = build_program(ensure_go("1.25.5"), FLEET_DIR, "./cmd/leakmap", goexperiment=goexperiment)
+def test_map_implementation_comes_from_the_types(version, goexperiment, impl) -> None:
+    """Go 1.24/1.25 built with GOEXPERIMENT=noswissmap have classic maps: detected from DWARF, not the version."""
+    exe = build_program(ensure_go(version), FLEET_DIR, "./cmd/leakmap", goexperiment=goexperiment)
     with GoService(exe) as svc:
         svc.advance(2)
         truth = svc.truth()["maps"]["main.sessions"]
         with open_live(svc.pid) as target:
-            assert target.go_version == "1.25.5" and target.map_impl == impl
+            assert target.go_version == version and target.map_impl == impl
             sessions = next(g for g in target.globals() if g.name == "main.sessions")
             mt = target.map_type(sessions.type_name)
             header = target.layout(mt.header)
