@@ -470,18 +470,13 @@ def test_map_implementation_comes_from_the_types(version, goexperiment, impl) ->
 
 # -- the same bad inputs through the real CLI (goinspect maps) ------------------------------
 
-_CLI = textwrap.dedent("""
-    import sys
-    import goinspect.cli as cli
-    if not any(m == "maps" for _, m in cli.COMMAND_MODULES):  # until cli.py registers it
-        cli.COMMAND_MODULES.append((None, "maps"))
-    sys.exit(cli.main(sys.argv[1:]))
-""")
+#: The real command line, as an installed ``goinspect`` runs it.
+_GOINSPECT = [sys.executable, "-m", "goinspect"]
 
 
 def _cli_error(*args: str) -> str:
     """Run ``goinspect maps ARGS``; assert one error line, exit code 3, no traceback; return the line."""
-    result = subprocess.run([sys.executable, "-c", _CLI, "maps", *args], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([*_GOINSPECT, "maps", *args], capture_output=True, text=True, timeout=120)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == InputError.exit_code, result.stderr
     assert len(lines) == 1 and lines[0].startswith("goinspect: error: "), result.stderr
@@ -524,7 +519,7 @@ def test_cli_process_killed_while_paused(fleet_service) -> None:
     """The target dies while goinspect has it stopped (killed once /proc says it is traced-stopped)."""
     with fleet_service("leakmap") as svc:
         svc.advance(300)  # 300,000 entries: a pause of tens of milliseconds
-        proc = subprocess.Popen([sys.executable, "-c", _CLI, "maps", "--pid", str(svc.pid)],
+        proc = subprocess.Popen([*_GOINSPECT, "maps", "--pid", str(svc.pid)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while proc.poll() is None and process_state(svc.pid) != "t":
             time.sleep(0.0002)
@@ -542,7 +537,7 @@ def test_cli_interrupted_while_paused_detaches(fleet_service, signum: int) -> No
     """Ctrl-C (or a polite kill) while goinspect maps has the target stopped: detach, one line, 128+signal."""
     with fleet_service("leakmap") as svc:
         svc.advance(300)
-        proc = subprocess.Popen([sys.executable, "-c", _CLI, "maps", "--pid", str(svc.pid)],
+        proc = subprocess.Popen([*_GOINSPECT, "maps", "--pid", str(svc.pid)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while proc.poll() is None and process_state(svc.pid) != "t":
             time.sleep(0.0002)
