@@ -163,3 +163,244 @@ def bucket_ladder(bt: BucketType, max_bytes: int, version: str | GoVersion | Non
             return out
         out.append(blk)
         b += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Overflow-bucket accounting: runtime/map.go incrnoverflow, newoverflow, tooManyOverflowBuckets.
+
+# runtime/map.go: incrnoverflow counts every new overflow bucket while h.B < 16 and, from B = 16,
+# increments with probability 1/2^(B-15) (``rand() & (1<<(B-15) - 1) == 0``).
+NOVERFLOW_EXACT_BELOW_B = 16
+# runtime/map.go: tooManyOverflowBuckets caps B at 15 ("if B > 15 { B = 15 }"); noverflow is a uint16.
+OVERFLOW_TRIGGER_MAX_B = 15
+
+
+def noverflow_probability(b: int) -> float:
+    """Chance that one new overflow bucket increments ``noverflow`` (``incrnoverflow``)."""
+    return 1.0 if b < NOVERFLOW_EXACT_BELOW_B else 1.0 / (1 << (b - 15))
+
+
+def noverflow_is_exact(b: int) -> bool:
+    return b < NOVERFLOW_EXACT_BELOW_B
+
+
+@dataclass(frozen=True, slots=True)
+class NoverflowBand:
+    """What ``hmap.noverflow`` should read after ``overflow`` overflow buckets were created since the last grow.
+
+    ``newoverflow`` calls ``incrnoverflow`` once per overflow bucket it hands out (preallocated or
+    new) and ``hashGrow``/``mapclear`` reset the count, so below B = 16 ``noverflow`` equals the
+    overflow buckets chained from ``h.buckets``. From B = 16 each increment is a Bernoulli trial
+    with p = 1/2^(B-15): noverflow ~ Binomial(overflow, p). ``low``/``high`` is mean ± ``sigmas``
+    standard deviations, widened to whole numbers and clipped to [0, overflow].
+    """
+
+    b: int
+    overflow: int
+    exact: bool
+    probability: float
+    expected: float
+    stddev: float
+    low: int
+    high: int
+    sigmas: float
+
+    def contains(self, noverflow: int) -> bool:
+        return self.low <= noverflow <= self.high
+
+
+def noverflow_band(b: int, overflow: int, sigmas: float = 6.0) -> NoverflowBand:
+    """The ``noverflow`` value (exact, or a binomial band) for ``overflow`` overflow buckets in ``h.buckets`` chains.
+
+    Six sigmas by default: a healthy map falls outside with probability below 1e-8, so a cross-check
+    that fails is evidence of a misread rather than bad luck.
+    """
+    import math
+
+    if overflow < 0:
+        raise ValueError("overflow bucket count must be >= 0")
+    p = noverflow_probability(b)
+    if p == 1.0:
+        return NoverflowBand(b, overflow, True, 1.0, float(overflow), 0.0, overflow, overflow, sigmas)
+    mean = overflow * p
+    sd = math.sqrt(overflow * p * (1 - p))
+    low = max(0, math.floor(mean - sigmas * sd))
+    high = min(overflow, math.ceil(mean + sigmas * sd))
+    return NoverflowBand(b, overflow, False, p, mean, sd, low, high, sigmas)
+
+
+def overflow_buckets_band(b: int, noverflow: int, sigmas: float = 6.0) -> tuple[int, int]:
+    """Inverse of ``noverflow_band``: the smallest and largest overflow-bucket counts whose band
+    contains ``noverflow`` (exact below B = 16; from B = 16 about noverflow * 2^(B-15), give or take).
+
+    Solves |n*p - x| <= k*sqrt(n*p*(1-p)) for sqrt(n), then nudges the ends to whole-number bands.
+    """
+    if noverflow_is_exact(b):
+        return noverflow, noverflow
+    import math
+
+    p = noverflow_probability(b)
+    r = sigmas * math.sqrt(p * (1 - p))
+    disc = math.sqrt(r * r + 4 * p * noverflow)
+    lo = max(noverflow, math.ceil(((disc - r) / (2 * p)) ** 2))
+    hi = math.floor(((disc + r) / (2 * p)) ** 2)
+    while hi + 1 > 0 and noverflow_band(b, hi + 1, sigmas).contains(noverflow):
+        hi += 1
+    while hi > lo and not noverflow_band(b, hi, sigmas).contains(noverflow):
+        hi -= 1
+    while lo > noverflow and noverflow_band(b, lo - 1, sigmas).contains(noverflow):
+        lo -= 1
+    while lo < hi and not noverflow_band(b, lo, sigmas).contains(noverflow):
+        lo += 1
+    return lo, hi
+
+
+def overflow_trigger(b: int) -> int:
+    """``tooManyOverflowBuckets``: the ``noverflow`` at which the next new key starts a same-size grow."""
+    return 1 << min(b, OVERFLOW_TRIGGER_MAX_B)
+
+
+def prealloc_overflow_buckets(b: int, bt: BucketType, version: str | GoVersion | None = None) -> int:
+    """Overflow buckets ``makeBucketArray`` puts after the 2^B buckets (handed out by ``newoverflow`` first)."""
+    return bucket_array(b, bt, version).prealloc_overflow
+
+
+# ---------------------------------------------------------------------------------------------
+# Growth: runtime/map.go mapassign, hashGrow, growWork, evacuate, advanceEvacuationMark.
+
+def load_threshold(b: int, version: str | GoVersion | None = None) -> int:
+    """The largest ``count`` that 2^B buckets hold without ``overLoadFactor`` (at least 8)."""
+    return max(BUCKET_COUNT, load_factor_num(version) * ((1 << b) // LOAD_FACTOR_DEN))
+
+
+def grow_kind(count: int, b: int, noverflow: int, version: str | GoVersion | None = None) -> str | None:
+    """What ``mapassign`` does when a *new* key arrives at a map that is not growing: ``"double"``
+    (``overLoadFactor(count+1, B)``), ``"same-size"`` (``tooManyOverflowBuckets``; hashGrow sets
+    sameSizeGrow only when the map is not over the load factor) or None (no grow)."""
+    if over_load_factor(count + 1, b, version):
+        return "double"
+    if too_many_overflow_buckets(noverflow, b):
+        return "same-size"
+    return None
+
+
+def new_keys_until_double(count: int, b: int, version: str | GoVersion | None = None) -> int:
+    """How many more distinct keys the map takes before the one that starts a doubling grow
+    (the ``n``-th new key after this returns ``n`` triggers ``hashGrow``; 1 means the very next)."""
+    return max(1, load_threshold(b, version) - count + 1)
+
+
+def old_bucket_count(b: int, same_size: bool) -> int:
+    """``noldbuckets``: 2^B for a same-size grow, 2^(B-1) for a doubling one."""
+    return 1 << (b if same_size else b - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Evacuation:
+    """Progress of an incremental grow and what each further write does.
+
+    Every ``mapassign`` and ``mapdelete`` on a growing map (deletes only when count > 0) calls
+    ``growWork``: it evacuates the old bucket the written key hashes to (``bucket & oldbucketmask``)
+    and then old bucket ``nevacuate``; ``advanceEvacuationMark`` moves ``nevacuate`` past every
+    evacuated bucket (at most 1024 at a time) and ends the grow (oldbuckets = nil) when it reaches
+    ``noldbuckets``. So each write evacuates at most two old buckets and advances ``nevacuate`` by
+    at least one: between ``ceil(remaining/2)`` and ``remaining`` writes finish the grow. Nothing
+    evacuates in the background: a map that is not written stays half-grown forever.
+    """
+
+    noldbuckets: int
+    nevacuate: int
+    same_size: bool
+
+    @property
+    def remaining(self) -> int:
+        """Old buckets at or after ``nevacuate`` (some may already be evacuated out of order)."""
+        return max(0, self.noldbuckets - self.nevacuate)
+
+    @property
+    def fraction_done(self) -> float:
+        return self.nevacuate / self.noldbuckets if self.noldbuckets else 1.0
+
+    @property
+    def writes_to_finish(self) -> tuple[int, int]:
+        return (-(-self.remaining // 2), self.remaining)
+
+
+def evacuation(b: int, nevacuate: int, same_size: bool) -> Evacuation:
+    return Evacuation(old_bucket_count(b, same_size), nevacuate, same_size)
+
+
+@dataclass(frozen=True, slots=True)
+class NextWrite:
+    """What the next write of a new key will do to the map's structure."""
+
+    action: str  # "evacuate" (growing), "grow-double", "grow-same-size", "insert"
+    detail: str
+    new_keys_until_grow: int | None  # distinct new keys until a doubling grow (None while growing)
+
+
+def next_write(count: int, b: int, noverflow: int, growing: bool = False, nevacuate: int = 0,
+               same_size: bool = False, version: str | GoVersion | None = None) -> NextWrite:
+    """``mapassign`` of a new key, step by step: growWork when growing, else maybe hashGrow, else insert."""
+    if growing:
+        ev = evacuation(b, nevacuate, same_size)
+        lo, hi = ev.writes_to_finish
+        return NextWrite("evacuate", f"growWork evacuates the key's old bucket and old bucket {nevacuate} "
+                         f"of {ev.noldbuckets}; {lo}..{hi} more writes finish the "
+                         f"{'same-size' if same_size else 'doubling'} grow", None)
+    kind = grow_kind(count, b, noverflow, version)
+    if kind == "double":
+        return NextWrite("grow-double", f"count {count + 1} > {load_threshold(b, version)} (load factor): "
+                         f"hashGrow doubles to B={b + 1} ({1 << (b + 1)} buckets), then evacuates", 1)
+    if kind == "same-size":
+        return NextWrite("grow-same-size", f"noverflow {noverflow} >= {overflow_trigger(b)}: hashGrow rebuilds "
+                         f"the {1 << b} buckets at the same size to drop overflow chains", None)
+    n = new_keys_until_double(count, b, version)
+    return NextWrite("insert", f"key stored in its bucket (an overflow bucket if its chain is full); "
+                     f"the {n}{_nth(n)} new key doubles to B={b + 1}", n)
+
+
+def _nth(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: what the live entries need vs what the map holds.
+
+@dataclass(frozen=True, slots=True)
+class MapMemory:
+    """Bytes of a map: ``payload`` (count * (key + elem)), ``rebuilt`` (a map freshly built from
+    the live entries: ``make(map, count)`` then the inserts), ``held`` (what it holds now)."""
+
+    payload: int
+    rebuilt: int
+    held: int
+
+    @property
+    def reclaimable(self) -> int:
+        return max(0, self.held - self.rebuilt)
+
+
+def memory(count: int, b: int, bt: BucketType, overflow: int = 0, growing: bool = False, same_size: bool = False,
+           version: str | GoVersion | None = None) -> MapMemory:
+    """Memory of a classic map with ``count`` live entries, ``2^B`` buckets and ``overflow`` overflow buckets
+    allocated one by one (beyond the preallocated ones), plus the old array while growing.
+
+    Indirect keys/elems (> 128 bytes) add one block each per live entry to both sides.
+    """
+    sc = for_version(version)
+    indirect = count * ((sc.block_size(bt.key_size, False) if bt.indirect_key else 0)
+                        + (sc.block_size(bt.elem_size, False) if bt.indirect_elem else 0))
+    header = header_block(version)
+    extra = sc.block_size(MAPEXTRA_SIZE, False)
+
+    def arrays(bb: int) -> int:
+        arr = bucket_array(bb, bt, version)
+        return arr.block + (extra if arr.prealloc_overflow else 0)
+
+    held = header + indirect + arrays(b) + overflow * sc.block_size(bt.size, bt.noscan)
+    if growing:
+        held += bucket_array(b if same_size else b - 1, bt, version).block
+    b_fresh = b_for_hint(count, version)
+    rebuilt = header + indirect + (arrays(b_fresh) if count > 0 else 0)
+    return MapMemory(count * (bt.key_size + bt.elem_size), rebuilt, held)

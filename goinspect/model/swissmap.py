@@ -172,3 +172,155 @@ def tables_after_inserts(n: int) -> tuple[int, int]:
     while n > tables * max_growth_left(MAX_TABLE_CAPACITY):
         tables *= 2
     return (tables, MAX_TABLE_CAPACITY)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-table accounting: internal/runtime/maps/table.go.
+
+# internal/runtime/maps/map.go: NewMap returns without allocating for hint <= abi.MapGroupSlots, and a
+# small map (dirLen == 0, one group, no table) holds up to 8 entries; the 9th grows it to a table
+# of 2*MapGroupSlots = 16 slots (growToTable).
+SMALL_MAP_MAX = GROUP_SLOTS
+FIRST_TABLE_CAPACITY = 2 * GROUP_SLOTS
+
+
+def tombstones(capacity: int, used: int, growth_left: int) -> int:
+    """``table.tombstones``: ``capacity*7/8 - used - growthLeft`` — per table (each table keeps its own
+    ``used``, ``capacity`` and ``growthLeft``; the Map's ``used`` is their sum). Small maps have no
+    table and no tombstones (``deleteSmall`` empties the slot)."""
+    return (capacity * MAX_AVG_GROUP_LOAD) // GROUP_SLOTS - used - growth_left
+
+
+def prunes_tombstones(version: str | GoVersion | None = None) -> bool:
+    """Go 1.25 added ``table.pruneTombstones``: a full table first drops tombstones no probe
+    sequence needs (if at least 10% of capacity) before it grows."""
+    v = GoVersion.parse(version)
+    return (v.major, v.minor) >= (1, 25)
+
+
+def grow_action(capacity: int) -> str:
+    """``table.rehash``: a full table doubles up to 1024 slots, a 1024-slot table splits in two."""
+    return "double" if 2 * capacity <= MAX_TABLE_CAPACITY else "split"
+
+
+@dataclass(frozen=True, slots=True)
+class TableState:
+    """One table's header fields and what they imply."""
+
+    capacity: int
+    used: int
+    growth_left: int
+
+    @property
+    def tombstones(self) -> int:
+        return tombstones(self.capacity, self.used, self.growth_left)
+
+    @property
+    def max_load(self) -> int:
+        return max_growth_left(self.capacity)
+
+    @property
+    def groups(self) -> int:
+        return self.capacity // GROUP_SLOTS
+
+    @property
+    def new_keys_until_grow(self) -> int:
+        """Fewest new keys until this table grows or splits: each new key that does not reuse a
+        tombstone on its probe sequence takes one unit of ``growthLeft``; the key that finds
+        ``growthLeft == 0`` rehashes (1.25+: unless pruning tombstones frees room)."""
+        return self.growth_left + 1
+
+    def next_grow(self) -> str:
+        return grow_action(self.capacity)
+
+
+def table_after_make(hint: int) -> TableState | None:
+    """Each table's state right after ``make(map, hint)`` (None for a small map)."""
+    lay = layout_for_hint(hint)
+    if lay.small:
+        return None
+    return TableState(lay.table_capacity, 0, max_growth_left(lay.table_capacity))
+
+
+def table_capacity_for_inserts(n: int) -> int:
+    """Capacity of the single table of a map grown from empty by ``n`` inserts (n <= 896); 0 while small."""
+    if n <= SMALL_MAP_MAX:
+        return 0
+    cap = FIRST_TABLE_CAPACITY
+    while n > max_growth_left(cap):
+        if cap >= MAX_TABLE_CAPACITY:
+            raise ValueError(f"{n} entries do not fit one table")
+        cap *= 2
+    return cap
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEstimate:
+    """Tables and directory depth to expect for ``n`` entries with well-spread hashes.
+
+    Exact up to 896 entries (one table). Above, each 1024-slot table splits when it reaches 896
+    entries into two holding about 448 each, so a grown map's tables hold between 448 and 896
+    entries: ``tables`` lies in [ceil(n/896), floor(n/448)] and ``expected_tables`` is n divided
+    by the mean load of a table whose fill is uniform over that range (672). ``global_depth`` is
+    at least ceil(log2(min tables)); uneven splits make it one or two more in practice.
+    """
+
+    entries: int
+    min_tables: int
+    max_tables: int
+    expected_tables: float
+    min_global_depth: int
+
+
+def directory_estimate(n: int) -> DirectoryEstimate:
+    full = max_growth_left(MAX_TABLE_CAPACITY)  # 896
+    if n <= full:
+        t = 0 if n <= SMALL_MAP_MAX else 1
+        return DirectoryEstimate(n, t, t, float(t), 0)
+    lo = -(-n // full)
+    hi = max(lo, n // (full // 2))
+    return DirectoryEstimate(n, lo, hi, min(hi, max(lo, n / (3 * full / 4))), (lo - 1).bit_length())
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory: what the live entries need vs what the map holds.
+
+@dataclass(frozen=True, slots=True)
+class MapMemory:
+    """Bytes of a map: ``payload`` (used * (key + elem)), ``rebuilt`` (``make(map, used)`` of the
+    live entries: header, directory, tables, groups), ``held`` (what it holds now)."""
+
+    payload: int
+    rebuilt: int
+    held: int
+
+    @property
+    def reclaimable(self) -> int:
+        return max(0, self.held - self.rebuilt)
+
+
+def made_bytes(hint: int, gt: GroupType, version: str | GoVersion | None = None) -> int:
+    """Bytes ``make(map[K]V, hint)`` allocates (header included; a small map's group comes with the first insert)."""
+    lay = layout_for_hint(hint)
+    total = header_block(version)
+    if lay.small:
+        return total + (group_array_block(1, gt, version) if hint > 0 else 0)
+    return (total + directory_block(lay.dir_len, version)
+            + lay.tables * (table_block(version) + group_array_block(lay.table_capacity // GROUP_SLOTS, gt, version)))
+
+
+def memory(used: int, table_capacities: list[int], dir_len: int, gt: GroupType, small: bool = False,
+           version: str | GoVersion | None = None) -> MapMemory:
+    """Memory of a Swiss map with ``used`` entries held in distinct tables of the given capacities
+    (or one small group). Indirect keys/elems add one block per live entry to both sides."""
+    sc = for_version(version)
+    indirect = used * ((sc.block_size(gt.key_size, False) if gt.indirect_key else 0)
+                       + (sc.block_size(gt.elem_size, False) if gt.indirect_elem else 0))
+    held = header_block(version) + indirect
+    if small:
+        held += group_array_block(1, gt, version)
+    elif table_capacities:
+        held += directory_block(dir_len, version) + sum(
+            table_block(version) + group_array_block(c // GROUP_SLOTS, gt, version) for c in table_capacities)
+    rebuilt = made_bytes(used, gt, version) + indirect
+    return MapMemory(used * (gt.key_size + gt.elem_size), rebuilt, held)
