@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,16 @@ from pygdbmi.IoManager import IoManager
 from goinspect.errors import GoinspectError
 
 #: gdb-side helpers (``gdb_scripts/goinspect_gdb.py``), loaded explicitly with ``source``.
-GDB_SCRIPT = Path(__file__).resolve().parents[2] / "gdb_scripts" / "goinspect_gdb.py"
+def _gdb_script() -> Path:
+    """The top-level gdb_scripts/ ships as the package ``goinspect.gdb_scripts`` (pyproject.toml);
+    a source checkout on ``sys.path`` (editable install) has only the directory itself."""
+    try:
+        return Path(str(resources.files("goinspect.gdb_scripts") / "goinspect_gdb.py"))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "gdb_scripts" / "goinspect_gdb.py"
+
+
+GDB_SCRIPT = _gdb_script()
 
 _START_TIMEOUT_S = 20.0
 
