@@ -303,14 +303,17 @@ class Evacuation:
     ``growWork``: it evacuates the old bucket the written key hashes to (``bucket & oldbucketmask``)
     and then old bucket ``nevacuate``; ``advanceEvacuationMark`` moves ``nevacuate`` past every
     evacuated bucket (at most 1024 at a time) and ends the grow (oldbuckets = nil) when it reaches
-    ``noldbuckets``. So each write evacuates at most two old buckets and advances ``nevacuate`` by
-    at least one: between ``ceil(remaining/2)`` and ``remaining`` writes finish the grow. Nothing
-    evacuates in the background: a map that is not written stays half-grown forever.
+    ``noldbuckets``. So each write evacuates one or two old buckets: with ``u`` old buckets still
+    unevacuated, between ``ceil(u/2)`` and ``u`` writes finish the grow. Buckets past ``nevacuate``
+    may already be evacuated (a written key's bucket goes first); ``evacuated_ahead`` says how many
+    (count the evacuation marks in the old buckets), and when it is unknown the fewest writes is 1.
+    Nothing evacuates in the background: a map that is not written stays half-grown forever.
     """
 
     noldbuckets: int
     nevacuate: int
     same_size: bool
+    evacuated_ahead: int | None = None
 
     @property
     def remaining(self) -> int:
@@ -323,11 +326,17 @@ class Evacuation:
 
     @property
     def writes_to_finish(self) -> tuple[int, int]:
-        return (-(-self.remaining // 2), self.remaining)
+        """(fewest, most) writes until ``oldbuckets`` is freed."""
+        if self.remaining == 0:
+            return (0, 0)
+        if self.evacuated_ahead is None:
+            return (1, self.remaining)
+        u = max(1, self.remaining - self.evacuated_ahead)
+        return (-(-u // 2), u)
 
 
-def evacuation(b: int, nevacuate: int, same_size: bool) -> Evacuation:
-    return Evacuation(old_bucket_count(b, same_size), nevacuate, same_size)
+def evacuation(b: int, nevacuate: int, same_size: bool, evacuated_ahead: int | None = None) -> Evacuation:
+    return Evacuation(old_bucket_count(b, same_size), nevacuate, same_size, evacuated_ahead)
 
 
 @dataclass(frozen=True, slots=True)
