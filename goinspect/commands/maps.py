@@ -104,7 +104,8 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
         slices: list[dict[str, Any]] = []
         with target.paused():
             t0 = time.perf_counter()
-            census.spans = SpanIndex(target.memory, target, mheap.addr) if mheap else None
+            census.spans = SpanIndex(target.memory, target, mheap.addr,
+                                     go_version=target.go_version) if mheap else None
             for root in find_roots(user, target, target.memory):
                 if not select(root):
                     continue

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from goinspect.runtime import classic, entries, swiss
+from goinspect.runtime import classic, entries, ownership, swiss
 from goinspect.runtime.bulk import KeptRows, read_or_none, uint_at
 from goinspect.runtime.roots import Root
 from goinspect.runtime.slices import SliceInfo, read_slice
@@ -45,11 +45,12 @@ class MapInfo:
     swiss: dict[str, Any] | None = None
     entries: list[dict[str, Any]] | None = None
     error: str | None = None
+    ownership: dict[str, Any] | None = None  # the span owning each structure (goinspect.runtime.ownership)
 
     def to_json(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
         d.pop("hmap" if self.impl == "swiss" else "swiss")
-        for k in ("entries", "error"):
+        for k in ("entries", "error", "ownership"):
             if d[k] is None:
                 d.pop(k)
         return d
@@ -100,7 +101,11 @@ class Census:
                 swiss.swiss_layout(t, k, v, ks, vs, group_type=names.group if names else "",
                                    slot_type=names.slot if names else ""), noscan_guess=noscan)
         else:
+            # DWARF shows every bucket's overflow field as a pointer (the linker's synthesized bucket type),
+            # so whether the bucket is pointer-free comes from the key and elem types, as the compiler decides.
             lay = classic.classic_layout(t, k, v, ks, vs, bucket_type=names.bucket if names else "")
+            noscan = not (has_pointers(t, k) or has_pointers(t, v) or lay.indirect_key or lay.indirect_elem)
+            lay = replace(lay, noscan=noscan)
         self._layouts[type_name] = lay
         return lay
 
@@ -125,6 +130,8 @@ class Census:
                 info.error = "the map header is unreadable"
                 return info
             info.count = m.header["used"]
+            if self.spans is not None:
+                info.ownership = ownership.swiss_owners(self.spans, hdr, m, lay, t.go_version)
             info.swiss = m.to_json()
             structure = m.structure_bytes
             key_base, key_stride = lay.slots_off + lay.key_off, lay.slot_size
@@ -137,6 +144,8 @@ class Census:
                 return info
             info.count = m2.header["count"]
             info.hmap = m2.to_json()
+            if self.spans is not None:
+                info.ownership = ownership.classic_owners(self.spans, hdr, m2, lay, t.go_version)
             structure = m2.structure_bytes
             key_base, key_stride = lay.keys_off, lay.key_slot
             elem_base, elem_stride = lay.elems_off, lay.elem_slot
@@ -166,5 +175,8 @@ class Census:
 
     def read_slice(self, r: Root) -> SliceInfo | None:
         elem = r.key_elem[1]
-        return read_slice(self.target.memory, r.addr, name=r.name, root=r.root, type_name=r.type_name,
-                          elem_type=elem, elem_size=self.size(elem), spans=self.spans)
+        s = read_slice(self.target.memory, r.addr, name=r.name, root=r.root, type_name=r.type_name,
+                       elem_type=elem, elem_size=self.size(elem), spans=self.spans)
+        if s is not None and self.spans is not None:
+            s.span = ownership.slice_owner(self.spans, int(s.array_addr, 16), s.cap_bytes)
+        return s

@@ -100,6 +100,8 @@ class ChainWalk:
     unreadable: int = 0
     max_chain: int = 0  # buckets in the longest chain
     truncated: bool = False
+    revisits: int = 0  # overflow links to a bucket already reached (shared chains, cycles, a primary bucket)
+    evacuation_marks: int = 0  # slots marked evacuatedX/Y/Empty in buckets that are not evacuated
 
 
 def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[int, int],
@@ -119,13 +121,16 @@ def walk_chains(mem: Memory, first: np.ndarray, lay: ClassicLayout, stop: tuple[
         live = int(np.count_nonzero(th >= MIN_TOPHASH))
         w.live += live
         w.empty_one += int(np.count_nonzero(th == EMPTY_ONE))
+        w.evacuation_marks += int(np.count_nonzero((th > EMPTY_ONE) & (th < MIN_TOPHASH)))
         if keep is not None:
             keep.offer(level, live)
         nxt = words(level, lay.overflow_off)
         nxt = np.sort(nxt[nxt != 0])
+        links = len(nxt)
         nxt = nxt[np.concatenate(([True], nxt[1:] != nxt[:-1]))] if len(nxt) else nxt  # distinct
         nxt = nxt[~((nxt >= stop[0]) & (nxt < stop[1]))]
         nxt = nxt[~np.isin(nxt, seen)]
+        w.revisits += links - len(nxt)
         if not len(nxt):
             break
         w.max_chain = depth
@@ -153,10 +158,12 @@ class ArrayWalk:
     chains: ChainWalk
     evacuated: int = 0
     unreadable_primary: int = 0
+    evacuated_below: int = 0  # evacuated buckets among the first ``nevacuate``
+    evacuated_mixed: int = 0  # evacuated buckets with a slot whose tophash is not an evacuation mark
 
 
 def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRows | None, *,
-               skip_evacuated: bool = False) -> ArrayWalk:
+               skip_evacuated: bool = False, nevacuate: int = 0) -> ArrayWalk:
     """Read ``n`` primary buckets at ``addr`` (a few MiB per read) and walk every chain from them.
 
     With ``skip_evacuated`` (old buckets of a grow), buckets whose tophash[0] is an
@@ -177,6 +184,9 @@ def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRow
             t0 = first[:, 0]
             evacuated = (t0 > EMPTY_ONE) & (t0 < MIN_TOPHASH)
             out.evacuated += int(np.count_nonzero(evacuated))
+            out.evacuated_below += int(np.count_nonzero(evacuated[:max(0, nevacuate - start)]))
+            th = first[evacuated, :classicmap.BUCKET_COUNT]
+            out.evacuated_mixed += int(np.count_nonzero(((th <= EMPTY_ONE) | (th >= MIN_TOPHASH)).any(axis=1)))
             first = first[~evacuated]
         w = walk_chains(mem, first, lay, stop, keep)
         c = out.chains
@@ -187,6 +197,8 @@ def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRow
         c.unreadable += w.unreadable
         c.max_chain = max(c.max_chain, w.max_chain)
         c.truncated |= w.truncated
+        c.revisits += w.revisits
+        c.evacuation_marks += w.evacuation_marks
     return out
 
 
@@ -222,6 +234,8 @@ class ClassicMap:
     mapextra: dict[str, Any] | None
     walk: dict[str, Any]
     structure_bytes: int
+    overflow_addrs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # current array's chains
+    old_overflow_addrs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # unevacuated old chains
 
     def to_json(self) -> dict[str, Any]:
         return {"header": self.header, "mapextra": self.mapextra, "walk": self.walk}
@@ -260,6 +274,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     total = classicmap.bucket_array(B, bt, go_version).nbuckets if B >= classicmap.PREALLOC_OVERFLOW_MIN_B else nb
     alloc_end = h["buckets"] + total * bsize
     prealloc_used = 0
+    ovf = old_ovf = np.zeros(0, np.uint64)
     if h["buckets"]:
         aw = walk_array(mem, h["buckets"], nb, lay, keep)
         w = aw.chains
@@ -267,7 +282,8 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
         prealloc_used = int(np.count_nonzero((ovf >= array_end) & (ovf < alloc_end)))
         walk.update(overflow_buckets=w.overflow, live=w.live, empty_one_slots=w.empty_one,
                     max_chain=w.max_chain, preallocated_overflow_used=prealloc_used,
-                    chains_truncated=w.truncated)
+                    chains_truncated=w.truncated, overflow_revisits=w.revisits,
+                    evacuation_marks_in_live_buckets=w.evacuation_marks)
         unreadable += w.unreadable + aw.unreadable_primary
         structure += alloc_size(h["buckets"], total * bsize)
         structure += (w.overflow - prealloc_used) * bucket_block
@@ -276,10 +292,13 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     if h["oldbuckets"]:
         nold = nb if h["flags"] & FLAG_SAME_SIZE_GROW else nb // 2
         walk["oldbuckets_count"] = nold
-        aw = walk_array(mem, h["oldbuckets"], nold, lay, keep, skip_evacuated=True)
+        aw = walk_array(mem, h["oldbuckets"], nold, lay, keep, skip_evacuated=True, nevacuate=h["nevacuate"])
         ow = aw.chains
+        old_ovf = np.concatenate(ow.overflow_addrs) if ow.overflow_addrs else old_ovf
         walk.update(evacuated_old_buckets=aw.evacuated, old_overflow_buckets=ow.overflow,
-                    old_live_unevacuated=ow.live)
+                    old_live_unevacuated=ow.live, evacuated_below_nevacuate=aw.evacuated_below,
+                    evacuated_with_stray_marks=aw.evacuated_mixed, old_overflow_revisits=ow.revisits,
+                    evacuation_marks_in_unevacuated=ow.evacuation_marks)
         walk["live"] += ow.live
         unreadable += ow.unreadable + aw.unreadable_primary
         structure += alloc_size(h["oldbuckets"], nold * bsize) + ow.overflow * bucket_block
@@ -287,6 +306,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     walk["growing"] = bool(h["oldbuckets"])
     walk["same_size_grow"] = bool(h["oldbuckets"]) and bool(h["flags"] & FLAG_SAME_SIZE_GROW)
     walk["noverflow_exact"] = B < 16
+    walk["pointer_free_buckets"] = lay.noscan  # newoverflow lists every overflow bucket in extra.overflow
 
     mapextra = None
     if h["extra"]:
@@ -299,7 +319,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
             mapextra = {"overflow": hex(ov), "oldoverflow": hex(oov), "nextOverflow": hex(nxt),
                         "overflow_len": _slice_len(mem, ov), "oldoverflow_len": _slice_len(mem, oov),
                         "unused_preallocated_overflow": _unused_prealloc(mem, h["buckets"], nxt, lay, nb, alloc_end)}
-    return ClassicMap(header, mapextra, walk, structure)
+    return ClassicMap(header, mapextra, walk, structure, ovf, old_ovf)
 
 
 def _unused_prealloc(mem: Memory, buckets: int, next_overflow: int, lay: ClassicLayout, nb: int,

@@ -34,6 +34,7 @@ class SliceInfo:
     offset_in_alloc: int | None
     cap_bytes: int
     pinned_bytes: int | None  # bytes of the allocation the slice cannot reach (before its start, after its cap)
+    span: dict[str, Any] | None = None  # the span owning the array (goinspect.runtime.ownership.slice_owner)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,13 +5,22 @@ object an interior pointer points into, which is how a small tail slice is seen
 to pin a whole 64 MiB array. Layouts come from DWARF (``runtime.mheap``,
 ``runtime.heapArena``, ``runtime.mspan``); arena arithmetic from
 ``goinspect.model.heaparena``. Arena, span-table and span reads are cached.
+
+``owners`` answers, for many addresses at once, which span owns each one, its
+object index and whether that object is allocated (``mspan.isFree``,
+runtime/mbitmap.go): the proof that a structure really is a live heap object.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from goinspect.model.heaparena import PAGE_SIZE, SPAN_IN_USE, arena_slot, span_class_size_class
+import numpy as np
+
+from goinspect.model.heaparena import (PAGE_SIZE, PAGES_PER_ARENA, SPAN_IN_USE, SPAN_MANUAL, arena_slot,
+                                       span_class_size_class)
+from goinspect.model.version import GoVersion
 from goinspect.runtime.bulk import read_or_none, uint_at
 from goinspect.runtime.types import PTR_SIZE, Memory, Types
 
@@ -24,6 +33,10 @@ class Span:
     elemsize: int
     spanclass: int
     state: int
+    nelems: int = 0
+    freeindex: int = 0
+    free_index_for_scan: int = 0
+    alloc_bits: int = 0  # *gcBits: one bit per object, set for objects allocated before the last sweep
 
     @property
     def size_class(self) -> int:
@@ -47,12 +60,49 @@ class Allocation:
     span: Span
 
 
+#: Where an address lives, as ``owners`` reports it. Only "heap" is a heap object;
+#: "stack" (a manually-managed span: goroutine stacks) and "outside heap" (data, bss,
+#: off-heap mmap) are legitimate homes for a map header or a small group, not failures.
+HEAP, STACK, OUTSIDE = "heap", "stack", "outside heap"
+#: Heap addresses that no live object explains (failures for anything the runtime allocated).
+NO_SPAN, DEAD_SPAN, UNREADABLE = "no span", "span not in use", "unreadable span"
+
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The span and object that own one address."""
+
+    addr: int
+    where: str
+    span: Span | None = None
+    object_index: int | None = None
+    object_base: int | None = None
+    allocated: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"addr": hex(self.addr), "where": self.where}
+        if self.span is not None:
+            s = self.span
+            d["span"] = {"addr": hex(s.addr), "start": hex(s.start), "npages": s.npages, "elemsize": s.elemsize,
+                         "sizeclass": s.size_class, "noscan": s.noscan, "state": s.state, "nelems": s.nelems}
+        if self.object_index is not None:
+            d.update(object_index=self.object_index, object_base=hex(self.object_base or 0),
+                     allocated=self.allocated)
+        return d
+
+
+
 class SpanIndex:
     """Looks up the span (and object) of heap addresses of one target."""
 
-    def __init__(self, mem: Memory, types: Types, mheap_addr: int, goarch: str = "amd64"):
+    def __init__(self, mem: Memory, types: Types, mheap_addr: int, goarch: str = "amd64",
+                 go_version: str | None = None):
         self.mem = mem
         self.goarch = goarch
+        # mspan.isFree: objects below freeIndexForScan are allocated up to Go 1.24; from 1.25 on, below freeindex.
+        v = GoVersion.parse(go_version) if go_version else None
+        self._free_by_freeindex = v is not None and (v.major, v.minor) >= (1, 25)
         mheap = types.layout("runtime.mheap")
         self._arenas_addr = mheap_addr + mheap.fields["arenas"].offset
         self._arenas_l1 = mheap.fields["arenas"].size // PTR_SIZE
@@ -61,10 +111,13 @@ class SpanIndex:
         ms = types.layout("runtime.mspan")
         self._span_size = ms.size
         self._f = {n: (ms.fields[n].offset, ms.fields[n].size)
-                   for n in ("startAddr", "npages", "elemsize", "spanclass", "state")}
+                   for n in ("startAddr", "npages", "elemsize", "spanclass", "state", "nelems", "freeindex",
+                             "freeIndexForScan", "allocBits") if n in ms.fields}
         self._l2_cache: dict[int, int] = {}
         self._arena_cache: dict[tuple[int, int], int] = {}
         self._span_cache: dict[int, Span | None] = {}
+        self._spans_table: dict[int, np.ndarray | None] = {}
+        self._alloc_bits: dict[int, np.ndarray | None] = {}
 
     def _word(self, addr: int) -> int | None:
         data = read_or_none(self.mem, addr, PTR_SIZE)
@@ -87,7 +140,9 @@ class SpanIndex:
             else:
                 v = {n: uint_at(data, off, sz) for n, (off, sz) in self._f.items()}
                 self._span_cache[span_addr] = Span(span_addr, v["startAddr"], v["npages"], v["elemsize"],
-                                                   v["spanclass"], v["state"])
+                                                   v["spanclass"], v["state"], v.get("nelems", 0),
+                                                   v.get("freeindex", 0), v.get("freeIndexForScan", 0),
+                                                   v.get("allocBits", 0))
         return self._span_cache[span_addr]
 
     def span_of(self, addr: int) -> Span | None:
@@ -115,3 +170,69 @@ class SpanIndex:
         if base + span.elemsize > span.limit:
             return None  # the tail of a span that holds no whole object
         return Allocation(base, span.elemsize, span)
+
+    def owners(self, addrs: np.ndarray) -> list[Owner]:
+        """Owners of many addresses: one read of each arena's span table, one of each span's allocBits."""
+        addrs = np.asarray(addrs, dtype=np.uint64)
+        out: list[Owner | None] = [None] * len(addrs)
+        span_of_addr = np.zeros(len(addrs), dtype=np.uint64)
+        for i, a in enumerate(addrs.tolist()):
+            slot = arena_slot(a, self.goarch) if a else None
+            arena = self._arena(slot.l1, slot.l2) if slot else 0
+            if not arena:
+                out[i] = Owner(a, OUTSIDE)
+                continue
+            table = self._span_table(arena)
+            sp = int(table[slot.page]) if table is not None else 0
+            if not sp:
+                out[i] = Owner(a, NO_SPAN if table is not None else UNREADABLE)
+                continue
+            span_of_addr[i] = sp
+        for sp in np.unique(span_of_addr[span_of_addr != 0]).tolist():
+            idx = np.flatnonzero(span_of_addr == sp)
+            span = self.span_at(sp)
+            sel = addrs[idx]
+            if span is None:
+                for i in idx.tolist():
+                    out[i] = Owner(int(addrs[i]), UNREADABLE)
+                continue
+            inside = (sel >= span.start) & (sel < span.limit)
+            where = STACK if span.state == SPAN_MANUAL else HEAP if span.state == SPAN_IN_USE else DEAD_SPAN
+            if where != HEAP or span.elemsize <= 0:
+                for i, ok in zip(idx.tolist(), inside.tolist()):
+                    out[i] = Owner(int(addrs[i]), where if ok else DEAD_SPAN, span)
+                continue
+            obj = (sel - np.uint64(span.start)) // np.uint64(span.elemsize)
+            allocated = self._allocated(span, obj)
+            for i, ok, o, al in zip(idx.tolist(), inside.tolist(), obj.tolist(), allocated.tolist()):
+                out[i] = Owner(int(addrs[i]), HEAP, span, o, span.start + o * span.elemsize, al) if ok \
+                    else Owner(int(addrs[i]), DEAD_SPAN, span)
+        return out  # type: ignore[return-value]
+
+
+    def _span_table(self, arena: int) -> np.ndarray | None:
+        """``heapArena.spans``: the *mspan of every page of one arena (read once, 64 KiB)."""
+        if arena not in self._spans_table:
+            data = read_or_none(self.mem, arena + self._spans_off, PAGES_PER_ARENA * PTR_SIZE)
+            self._spans_table[arena] = None if data is None else np.frombuffer(data, dtype="<u8")
+        return self._spans_table[arena]
+
+
+    def _allocated(self, span: Span, obj: np.ndarray) -> np.ndarray:
+        """``!mspan.isFree(index)``: below the free index (freeIndexForScan before 1.25, freeindex from 1.25), or
+        its allocBits bit set. Indexes at or past nelems are never allocated."""
+        first_free = span.freeindex if self._free_by_freeindex else span.free_index_for_scan
+        nelems = span.nelems or 1
+        if span.addr not in self._alloc_bits:
+            data = read_or_none(self.mem, span.alloc_bits, (nelems + 7) // 8) if span.alloc_bits else None
+            self._alloc_bits[span.addr] = None if data is None else np.frombuffer(data, dtype=np.uint8)
+        bits = self._alloc_bits[span.addr]
+        obj = obj.astype(np.int64)
+        valid = obj < nelems
+        below = obj < first_free
+        if bits is None:
+            return valid & below
+        safe = np.where(valid, obj, 0)
+        bit = (bits[safe // 8] >> (safe % 8).astype(np.uint8)) & 1
+        return valid & (below | (bit == 1))
+
