@@ -324,3 +324,42 @@ def memory(used: int, table_capacities: list[int], dir_len: int, gt: GroupType, 
             table_block(version) + group_array_block(c // GROUP_SLOTS, gt, version) for c in table_capacities)
     rebuilt = made_bytes(used, gt, version) + indirect
     return MapMemory(used * (gt.key_size + gt.elem_size), rebuilt, held)
+
+
+@dataclass(frozen=True, slots=True)
+class Grown:
+    """Tables of ``make(map, hint)`` after ``entries`` distinct inserts (no deletes).
+
+    Exact while one table holds everything; once tables split, the split points depend on the
+    hashes and ``tables`` is the expected count between ``min_tables`` and ``max_tables``.
+    """
+
+    small: bool
+    tables: int
+    min_tables: int
+    max_tables: int
+    table_capacity: int  # capacity of every table (all 1024 once there is more than one from growth)
+    exact: bool
+
+
+def grown(hint: int, entries: int) -> Grown:
+    lay = layout_for_hint(hint)
+    full = max_growth_left(MAX_TABLE_CAPACITY)
+    if lay.small:
+        if entries <= SMALL_MAP_MAX:
+            return Grown(True, 0, 0, 0, 0, True)
+        if entries <= full:
+            return Grown(False, 1, 1, 1, table_capacity_for_inserts(entries), True)
+    elif lay.tables == 1:
+        cap = lay.table_capacity
+        while entries > max_growth_left(cap) and cap < MAX_TABLE_CAPACITY:
+            cap *= 2
+        if entries <= max_growth_left(cap):
+            return Grown(False, 1, 1, 1, cap, True)
+    elif entries <= lay.tables * max_growth_left(lay.table_capacity) * 3 // 4:
+        # Comfortably below the fill at which a first table is expected to split.
+        return Grown(False, lay.tables, lay.tables, lay.tables, lay.table_capacity, False)
+    est = directory_estimate(entries)
+    lo = max(est.min_tables, lay.tables)
+    hi = max(est.max_tables, lo)
+    return Grown(False, round(min(hi, max(lo, est.expected_tables))), lo, hi, MAX_TABLE_CAPACITY, False)
