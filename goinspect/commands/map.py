@@ -58,10 +58,25 @@ class MapCommand:
                     print(f"    ... {len(value) - MAX_TABLES_SHOWN} more (all of them with --json)")
             else:
                 print(f"  {section}: {json.dumps(value)}")
+        for role, rec in (m.get("ownership") or {}).items():
+            print(f"  span of {role}: {describe_owner(rec)}")
         for e in m.get("entries") or []:
             print(f"  {json.dumps(e['key'])}: {json.dumps(e['elem'])}")
         print_footer(r)
         return 0
+
+
+def describe_owner(rec: dict) -> str:
+    """One line for a structure's owning span (``goinspect.runtime.ownership``)."""
+    if "count" in rec:  # overflow buckets, summarised
+        return (f"{rec['count']} overflow buckets: {rec['in_bucket_array']} preallocated in a bucket array, "
+                f"{rec['own_objects']} own {rec['expected_elemsize']}-byte objects, {rec['bad']} neither")
+    s = rec.get("span")
+    if rec["where"] != "heap" or s is None:
+        return f"{rec['addr']} {rec['where']}"
+    return (f"{rec['addr']} in span {s['start']} ({s['npages']} pages, elemsize {s['elemsize']}, size class "
+            f"{s['sizeclass']}{', noscan' if s['noscan'] else ''}), object {rec['object_index']} "
+            f"{'allocated' if rec['allocated'] else 'FREE'}")
 
 
 COMMAND = MapCommand()
