@@ -228,3 +228,22 @@ def test_classic_b_for_hint_is_minimal():
             b = classicmap.b_for_hint(hint, version)
             assert not classicmap.over_load_factor(hint, b, version)
             assert b == 0 or classicmap.over_load_factor(hint, b - 1, version)
+
+
+def test_map_memory_held_equals_profiled_bytes(run: Run):
+    """``memory(...).held`` of a freshly made map is every byte make(map, hint) allocated, per MemProfile."""
+    for scenario, hints, k, e, kp, ep in _shapes():
+        real = sum(block * n for block, n in run.blocks(scenario).items())
+        model = 0
+        for hint in run.params[hints]:
+            if run.v.swiss_maps:
+                gt = swissmap.group_type(k, e, kp, ep)
+                lay = swissmap.layout_for_hint(hint)
+                caps = [lay.table_capacity] * lay.tables
+                held = swissmap.memory(0, caps, lay.dir_len, gt, version=run.version).held
+                assert held == swissmap.made_bytes(hint, gt, run.version)
+            else:
+                bt = classicmap.bucket_type(k, e, kp, ep)
+                held = classicmap.memory(0, classicmap.b_for_hint(hint, run.version), bt, version=run.version).held
+            model += held
+        assert real == model, scenario
