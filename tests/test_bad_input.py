@@ -184,12 +184,25 @@ def test_not_a_profile(tmp_path, content, fragment):
         assert_one_error_line(goinspect("profile", "top", str(path)), fragment)
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out + bytes([n]))
+
+
 def test_gzip_bomb(tmp_path):
-    """1 GiB of zeros in ~1 MiB of gzip: refused once the output passes the cap, without inflating it all."""
+    """1 GiB in ~1 MiB of gzip: refused once the output passes the cap, without inflating it all.
+
+    The payload starts like a real profile (a 1 GiB string-table entry), so nothing short of
+    reading it can reject it: only the cap stops it.
+    """
     bomb = tmp_path / "bomb.pb.gz"
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     zeros = bytes(16 << 20)
     with bomb.open("wb") as f:
+        f.write(compressor.compress(b"\x32" + _varint(1 << 30)))  # field 6 (string_table), length 1 GiB
         for _ in range(64):
             f.write(compressor.compress(zeros))
         f.write(compressor.flush())
@@ -199,6 +212,19 @@ def test_gzip_bomb(tmp_path):
     assert time.monotonic() - start < 30
     assert_one_error_line(goinspect("profile", "top", str(bomb), env={"GOINSPECT_MAX_PROFILE_BYTES": "lots"}),
                           "GOINSPECT_MAX_PROFILE_BYTES")
+
+
+def test_gzip_bomb_of_zeros_is_rejected_from_its_first_bytes(tmp_path):
+    """Zeros are no protobuf field: the streamed decoder says so without inflating the rest."""
+    bomb = tmp_path / "zeros.pb.gz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    with bomb.open("wb") as f:
+        for _ in range(64):
+            f.write(compressor.compress(bytes(16 << 20)))
+        f.write(compressor.flush())
+    start = time.monotonic()
+    assert_one_error_line(goinspect("profile", "top", str(bomb)), "not a pprof profile")
+    assert time.monotonic() - start < 30
 
 
 def test_inflate_cap_counts_decompressed_bytes():
