@@ -329,3 +329,14 @@ def test_errors_are_goinspect_errors_in_process(real_profile, tmp_path):
     bad.write_bytes(b"\x0a\x05\x08\x01")
     with pytest.raises(GoinspectError):
         load_profile(str(bad))
+
+
+def test_loopback_url_ignores_environment_proxy(fleet_service, monkeypatch):
+    """A proxy cannot reach this machine's 127.0.0.1: loopback profiles are fetched directly.
+    (The proxy named here is a closed loopback port, so nothing leaves the machine either way.)"""
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with fleet_service("leakmap", memprofilerate=1) as svc:
+        svc.advance(1)
+        p = load_profile(f"{svc.base_url}/debug/pprof/heap", timeout=30)
+    assert len(p.samples) > 0

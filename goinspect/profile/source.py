@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterable, Iterator
@@ -232,7 +233,7 @@ def _get(url: str, timeout: float, limit: int, stop: threading.Event) -> bytes:
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "goinspect", "Accept-Encoding": "identity"})
     try:
-        with urllib.request.urlopen(request, timeout=max(timeout, 0.001)) as resp:
+        with _opener(url).open(request, timeout=max(timeout, 0.001)) as resp:
             parts: list[bytes] = []
             size = 0
             while not stop.is_set() and time.monotonic() < deadline:
@@ -254,6 +255,14 @@ def _get(url: str, timeout: float, limit: int, stop: threading.Event) -> bytes:
         raise InputError(f"{url} could not be fetched: {_reason(e)}") from None
     except ValueError as e:  # malformed URL
         raise InputError(f"{url} is not a usable URL: {e}") from None
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """urllib's usual opener, except that a loopback URL never goes through an environment proxy
+    (a proxy cannot reach this machine's 127.0.0.1)."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    return urllib.request.build_opener(urllib.request.ProxyHandler({})) if loopback else urllib.request.build_opener()
 
 
 def _reason(reason: object) -> str:
