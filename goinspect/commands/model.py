@@ -203,6 +203,8 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
     mem = swissmap.memory(entries, table_caps, 1 << max(0, (g.tables - 1).bit_length()) if g.tables else 0, gt,
                           small=g.small and entries > 0, version=v)
     per_table = entries / g.tables if g.tables else entries
+    est = swissmap.directory_estimate(entries)
+    grew_past_one = not g.exact and g.tables > max(1, lay.tables)
     if g.small:
         nxt = f"small map (one group, no table) holds {swissmap.SMALL_MAP_MAX}; key {swissmap.SMALL_MAP_MAX + 1} " \
               f"moves it into a {swissmap.FIRST_TABLE_CAPACITY}-slot table"
@@ -229,6 +231,8 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
         "entries": entries,
         "tables": {"small": g.small, "count": g.tables, "min": g.min_tables, "max": g.max_tables,
                    "capacity_each": cap, "max_load_each": gl, "exact": g.exact},
+        "global_depth": ({"expected": est.expected_global_depth, "min": est.min_global_depth,
+                          "max": est.max_global_depth} if grew_past_one else None),
         "capacity": cap * g.tables if g.tables else (swissmap.GROUP_SLOTS if entries else 0),
         "max_load": "7/8 per table (capacity-1 for an 8-slot group)",
         "new_keys_until_grow": keys_left, "next_grow": nxt,
@@ -250,6 +254,9 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
             approx = "" if g.exact else f"~ (between {g.min_tables} and {g.max_tables}) "
             text.append(f"after {entries} entries: {approx}{g.tables} table(s) x {cap} slots, 7/8 max load = {gl} "
                         f"each; tables split at {swissmap.MAX_TABLE_CAPACITY} slots")
+            if grew_past_one:
+                text.append(f"directory: globalDepth {est.expected_global_depth} or {est.max_global_depth} expected "
+                            f"(dirLen {1 << est.expected_global_depth} or {1 << est.max_global_depth}); splits follow the hashes")
     text.append(f"next grow: {nxt}" + ("; Go 1.25+ first prunes tombstones if >= 10% of the table"
                                        if swissmap.prunes_tombstones(v) else ""))
     text.append(f"tombstones per table = capacity*7/8 - used - growthLeft")

@@ -256,13 +256,15 @@ def table_capacity_for_inserts(n: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class DirectoryEstimate:
-    """Tables and directory depth to expect for ``n`` entries with well-spread hashes.
+    """Tables and directory depth to expect for ``n`` entries inserted into an empty map (well-spread hashes).
 
-    Exact up to 896 entries (one table). Above, each 1024-slot table splits when it reaches 896
-    entries into two holding about 448 each, so a grown map's tables hold between 448 and 896
-    entries: ``tables`` lies in [ceil(n/896), floor(n/448)] and ``expected_tables`` is n divided
-    by the mean load of a table whose fill is uniform over that range (672). ``global_depth`` is
-    at least ceil(log2(min tables)); uneven splits make it one or two more in practice.
+    Exact up to 896 entries (one table). Above, a 1024-slot table splits on the key that finds it
+    holding 896 entries (7/8 load), into two of about 448 each, so a grown map's tables hold between
+    about 448 and 896 entries: ``expected_tables`` is n over a mean fill of 672, and ``tables`` lies in
+    [ceil(n/896), 2^max_global_depth] (each table holds at most 896; the directory bounds the rest). A table at depth ``d`` covers
+    2^-d of the hash space, about n/2^d entries, so tables split down to the depth ``d`` where
+    n/2^d <= 896: ``expected_global_depth`` = ceil(log2(n/896)); tables whose share comes out above
+    896 by chance split once more, so ``globalDepth`` reads ``d`` or ``d + 1``.
     """
 
     entries: int
@@ -270,16 +272,19 @@ class DirectoryEstimate:
     max_tables: int
     expected_tables: float
     min_global_depth: int
+    expected_global_depth: int
+    max_global_depth: int
 
 
 def directory_estimate(n: int) -> DirectoryEstimate:
     full = max_growth_left(MAX_TABLE_CAPACITY)  # 896
     if n <= full:
         t = 0 if n <= SMALL_MAP_MAX else 1
-        return DirectoryEstimate(n, t, t, float(t), 0)
+        return DirectoryEstimate(n, t, t, float(t), 0, 0, 0)
     lo = -(-n // full)
-    hi = max(lo, n // (full // 2))
-    return DirectoryEstimate(n, lo, hi, min(hi, max(lo, n / (3 * full / 4))), (lo - 1).bit_length())
+    d = (lo - 1).bit_length()  # ceil(log2(n/896)) without floating point
+    hi = 1 << (d + 1)  # a directory of 2^globalDepth entries holds at most that many distinct tables
+    return DirectoryEstimate(n, lo, hi, min(hi, max(lo, n / (3 * full / 4))), d, d, d + 1)
 
 
 # ---------------------------------------------------------------------------------------------
