@@ -121,7 +121,13 @@ def test_span_records():
     assert failed(check_map(m)) == {"span.buckets"}
     m["ownership"]["buckets"] = {**_rec("0xc000200000", 1216, 1280, 1280), "allocated": False}
     assert failed(check_map(m)) == {"span.buckets"}
-    # A map header on a goroutine stack is fine; a table there is not.
+    # A large bucket array is the one object of its span.
+    big = {**_rec("0xc000400000", 163840, 163840, 163840), "span": {**_span(163840), "npages": 20, "nelems": 1}}
+    m["ownership"]["buckets"] = big
+    assert failed(check_map(m)) == set()
+    m["ownership"]["buckets"] = {**big, "span": {**big["span"], "nelems": 2}}
+    assert failed(check_map(m)) == {"span.buckets"}
+    # A map header on a goroutine stack is fine; a mapextra outside the heap or in a dead span is not.
     m = classic_map()
     m["ownership"]["header"] = {"addr": "0xc000400000", "where": "stack", "bytes": 48}
     assert failed(check_map(m)) == set()

@@ -2,9 +2,9 @@
 
 Judges the records ``goinspect.runtime.ownership`` attached to a map or slice: the
 span is in use (``mSpanInUse``), the object is allocated (``mspan.isFree`` is false),
-the span's elemsize is the block ``mallocgc`` gives that request, and the structure
-starts where the model says (after the malloc header, if any) or, for a slice, fits
-inside the object. A structure on a goroutine stack or outside the heap is reported,
+the span's elemsize is the block ``mallocgc`` gives that request, a large object is
+the only object of its span, and the structure starts where the model says (after
+the malloc header, if any) or, for a slice, fits inside the object. A structure on a goroutine stack or outside the heap is reported,
 not failed, where the compiler may put it there (map headers, a small map's first
 bucket or group, slice arrays).
 """
@@ -14,7 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from goinspect.checks.base import Check
+from goinspect.model.heaparena import PAGE_SIZE
 from goinspect.runtime.spans import HEAP, OUTSIDE, STACK
+
+#: runtime/sizeclasses.go: _MaxSmallSize; bigger objects get a span of their own (mallocgc's large path).
+MAX_SMALL_SIZE = 32768
 
 #: Structures the compiler may place on a goroutine stack or in static data.
 MAY_LIVE_OUTSIDE_HEAP = {"header", "buckets", "small_group", "slice_array"}
@@ -43,6 +47,10 @@ def check_owner(role: str, rec: dict[str, Any]) -> Check:
             problems.append(f"elemsize {span['elemsize']} != model {rec['expected_elemsize']} for {rec['bytes']} bytes")
         if addr - base != rec["expected_offset"]:
             problems.append(f"starts {addr - base} bytes into its object, model says {rec['expected_offset']}")
+        if rec["expected_elemsize"] > MAX_SMALL_SIZE and not (
+                span["nelems"] == 1 and rec["object_index"] == 0 and span["npages"] * PAGE_SIZE == span["elemsize"]):
+            problems.append(f"a large object must own its span (nelems={span['nelems']}, object {rec['object_index']}, "
+                            f"{span['npages']} pages)")
     if addr + rec["bytes"] > base + span["elemsize"]:
         problems.append(f"{rec['bytes']} bytes from {rec['addr']} run past the object's end")
     return Check(name, not problems, _where(rec) + ("; " + "; ".join(problems) if problems else "; allocated"))

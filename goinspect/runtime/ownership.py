@@ -19,7 +19,7 @@ import numpy as np
 from goinspect.model import classicmap
 from goinspect.model.sizeclasses import MALLOC_HEADER_SIZE, SizeClasses, for_version
 from goinspect.runtime.classic import FLAG_SAME_SIZE_GROW, ClassicLayout, ClassicMap
-from goinspect.runtime.spans import HEAP, Owner, SpanIndex
+from goinspect.runtime.spans import HEAP, WHERE, Owner, SpanIndex
 from goinspect.runtime.swiss import SwissLayout, SwissMap
 from goinspect.runtime.types import PTR_SIZE
 
@@ -79,17 +79,15 @@ def overflow_summary(spans: SpanIndex, addrs: np.ndarray, size: int, expected: i
     in_array = np.zeros(len(addrs), dtype=bool)
     for start, n in arrays:
         in_array |= (addrs >= start) & (addrs + np.uint64(size) <= start + n)
-    owners = spans.owners(addrs[~in_array])
-    good = [o.where == HEAP and bool(o.allocated) and o.object_base == o.addr - offset
-            and o.span is not None and o.span.elemsize == expected for o in owners]
-    elemsizes: dict[str, int] = {}
-    for o in owners:
-        if o.span is not None:
-            elemsizes[str(o.span.elemsize)] = elemsizes.get(str(o.span.elemsize), 0) + 1
-    bad = [o for o, g in zip(owners, good) if not g]
-    return {"count": len(addrs), "in_bucket_array": int(np.count_nonzero(in_array)), "own_objects": sum(good),
-            "bad": len(bad), "expected_elemsize": expected, "expected_offset": offset, "elemsizes": elemsizes,
-            "first_bad": bad[0].to_json() if bad else None}
+    rest = spans.owner_arrays(addrs[~in_array])
+    good = ((rest.where == WHERE.index(HEAP)) & rest.allocated & (rest.base == rest.addrs - np.uint64(offset))
+            & (rest.elemsize == expected))
+    sizes, counts = np.unique(rest.elemsize[rest.span != 0], return_counts=True)
+    bad = np.flatnonzero(~good)
+    return {"count": len(addrs), "in_bucket_array": int(np.count_nonzero(in_array)),
+            "own_objects": int(np.count_nonzero(good)), "bad": len(bad), "expected_elemsize": expected,
+            "expected_offset": offset, "elemsizes": {str(k): int(v) for k, v in zip(sizes.tolist(), counts.tolist())},
+            "first_bad": spans.owners(rest.addrs[bad[:1]])[0].to_json() if len(bad) else None}
 
 
 def swiss_owners(spans: SpanIndex, hdr: int, m: SwissMap, lay: SwissLayout, version: str | None) -> dict[str, Any]:

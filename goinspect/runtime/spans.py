@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from goinspect.model.heaparena import (PAGE_SIZE, PAGES_PER_ARENA, SPAN_IN_USE, SPAN_MANUAL, arena_slot,
+from goinspect.model.heaparena import (HEAP_ARENA_BYTES, PAGE_SIZE, PAGES_PER_ARENA, SPAN_IN_USE, SPAN_MANUAL, arena_slot,
                                        span_class_size_class)
 from goinspect.model.version import GoVersion
 from goinspect.runtime.bulk import read_or_none, uint_at
@@ -67,6 +67,23 @@ HEAP, STACK, OUTSIDE = "heap", "stack", "outside heap"
 #: Heap addresses that no live object explains (failures for anything the runtime allocated).
 NO_SPAN, DEAD_SPAN, UNREADABLE = "no span", "span not in use", "unreadable span"
 
+
+
+#: Codes of ``OwnerArrays.where``.
+WHERE = (HEAP, STACK, OUTSIDE, NO_SPAN, DEAD_SPAN, UNREADABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerArrays:
+    """``Owner`` of many addresses as columns (``where`` indexes ``WHERE``; obj -1 outside heap objects)."""
+
+    addrs: np.ndarray
+    where: np.ndarray
+    span: np.ndarray  # *mspan, 0 when none
+    obj: np.ndarray
+    base: np.ndarray
+    allocated: np.ndarray
+    elemsize: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,43 +189,57 @@ class SpanIndex:
         return Allocation(base, span.elemsize, span)
 
     def owners(self, addrs: np.ndarray) -> list[Owner]:
-        """Owners of many addresses: one read of each arena's span table, one of each span's allocBits."""
+        """``owner_arrays`` as one ``Owner`` per address (for a handful of structures)."""
+        a = self.owner_arrays(addrs)
+        out = []
+        for i in range(len(a.addrs)):
+            where = WHERE[a.where[i]]
+            span = self.span_at(int(a.span[i])) if a.span[i] else None
+            if where == HEAP:
+                out.append(Owner(int(a.addrs[i]), where, span, int(a.obj[i]), int(a.base[i]), bool(a.allocated[i])))
+            else:
+                out.append(Owner(int(a.addrs[i]), where, span))
+        return out
+
+    def owner_arrays(self, addrs: np.ndarray) -> OwnerArrays:
+        """Owners of many addresses, as columns: one read of each arena's span table, one of each span's
+        allocBits, numpy over the addresses of each span."""
         addrs = np.asarray(addrs, dtype=np.uint64)
-        out: list[Owner | None] = [None] * len(addrs)
-        span_of_addr = np.zeros(len(addrs), dtype=np.uint64)
-        for i, a in enumerate(addrs.tolist()):
-            slot = arena_slot(a, self.goarch) if a else None
+        n = len(addrs)
+        out = OwnerArrays(addrs, np.full(n, WHERE.index(OUTSIDE), np.int8), np.zeros(n, np.uint64),
+                          np.full(n, -1, np.int64), np.zeros(n, np.uint64), np.zeros(n, bool), np.zeros(n, np.uint64))
+        arena_no = addrs // np.uint64(HEAP_ARENA_BYTES)  # addresses of one arena share its span table
+        for a_no in np.unique(arena_no).tolist():
+            idx = np.flatnonzero(arena_no == a_no)
+            first = int(addrs[idx[0]])
+            slot = arena_slot(first, self.goarch) if first else None
             arena = self._arena(slot.l1, slot.l2) if slot else 0
-            if not arena:
-                out[i] = Owner(a, OUTSIDE)
+            table = self._span_table(arena) if arena else None
+            if table is None:
+                out.where[idx] = WHERE.index(UNREADABLE if arena else OUTSIDE)
                 continue
-            table = self._span_table(arena)
-            sp = int(table[slot.page]) if table is not None else 0
-            if not sp:
-                out[i] = Owner(a, NO_SPAN if table is not None else UNREADABLE)
+            sp = table[(addrs[idx] // np.uint64(PAGE_SIZE)) % np.uint64(PAGES_PER_ARENA)]
+            out.span[idx] = sp
+            out.where[idx] = np.where(sp == 0, WHERE.index(NO_SPAN), WHERE.index(UNREADABLE))
+        order = np.argsort(out.span, kind="stable")
+        for idx in np.split(order, np.flatnonzero(np.diff(out.span[order])) + 1):
+            if not len(idx) or not out.span[idx[0]]:
                 continue
-            span_of_addr[i] = sp
-        for sp in np.unique(span_of_addr[span_of_addr != 0]).tolist():
-            idx = np.flatnonzero(span_of_addr == sp)
-            span = self.span_at(sp)
-            sel = addrs[idx]
+            span = self.span_at(int(out.span[idx[0]]))
             if span is None:
-                for i in idx.tolist():
-                    out[i] = Owner(int(addrs[i]), UNREADABLE)
-                continue
+                continue  # stays UNREADABLE
+            sel = addrs[idx]
             inside = (sel >= span.start) & (sel < span.limit)
             where = STACK if span.state == SPAN_MANUAL else HEAP if span.state == SPAN_IN_USE else DEAD_SPAN
+            out.where[idx] = np.where(inside, WHERE.index(where), WHERE.index(DEAD_SPAN))
+            out.elemsize[idx] = span.elemsize
             if where != HEAP or span.elemsize <= 0:
-                for i, ok in zip(idx.tolist(), inside.tolist()):
-                    out[i] = Owner(int(addrs[i]), where if ok else DEAD_SPAN, span)
                 continue
-            obj = (sel - np.uint64(span.start)) // np.uint64(span.elemsize)
-            allocated = self._allocated(span, obj)
-            for i, ok, o, al in zip(idx.tolist(), inside.tolist(), obj.tolist(), allocated.tolist()):
-                out[i] = Owner(int(addrs[i]), HEAP, span, o, span.start + o * span.elemsize, al) if ok \
-                    else Owner(int(addrs[i]), DEAD_SPAN, span)
-        return out  # type: ignore[return-value]
-
+            obj = ((np.where(inside, sel, span.start) - np.uint64(span.start)) // np.uint64(span.elemsize)).astype(np.int64)
+            out.obj[idx] = np.where(inside, obj, -1)
+            out.base[idx] = np.uint64(span.start) + obj.astype(np.uint64) * np.uint64(span.elemsize)
+            out.allocated[idx] = inside & self._allocated(span, obj)
+        return out
 
     def _span_table(self, arena: int) -> np.ndarray | None:
         """``heapArena.spans``: the *mspan of every page of one arena (read once, 64 KiB)."""
