@@ -72,7 +72,11 @@ def growslice(args: argparse.Namespace) -> int:
     sc = for_version(v)
     n = args.appends if args.why is None else max(args.why, 1)
     rows = []
-    cap = 0
+    cap = slices.stack_buffer_cap(t.size, v) if args.stack_buffer else 0
+    if args.stack_buffer and not cap:
+        raise UsageError(f"no stack buffer in Go {v} for {t.size}-byte elements (Go 1.26+, elements up to "
+                         f"{slices.STACK_BUFFER_BYTES} bytes)")
+    start = cap
     while cap < n:
         newlen = cap + 1
         raw = slices.nextslicecap(newlen, cap)
@@ -89,12 +93,14 @@ def growslice(args: argparse.Namespace) -> int:
         raise UsageError(f"cap {args.why} never occurs when appending {t.size}-byte elements one at a time in Go {v}"
                          f" (nearest caps: {', '.join(map(str, near))}); a bigger append or make() may have set it")
     out = {"go": str(v), "size_classes_from": sc.release, "elem": t.name, "elem_size": t.size,
-           "pointers": t.pointers, "appends": n, "growths": rows}
+           "pointers": t.pointers, "appends": n, "start_cap": start, "growths": rows}
     if args.json:
         print_json(out)
         return 0
     print(f"Go {v} growslice, {t.name} ({t.size}-byte elements, {'pointers' if t.pointers else 'no pointers'}); "
           f"size classes of Go {sc.release}")
+    if start:
+        print(f"starts on a {slices.STACK_BUFFER_BYTES}-byte stack buffer: cap {start} before the first heap growth")
     shown = [r for r in rows if r["cap"] == args.why] if args.why is not None else rows
     for r in shown:
         rounded = "" if r["cap"] == r["nextslicecap"] else f" -> {r['cap_bytes'] // t.size} elements"
@@ -324,6 +330,8 @@ class ModelCommand:
         p.add_argument("--pointers", action="store_true", help="with --elem-size: the element holds pointers")
         p.add_argument("--appends", type=_positive, default=1000, metavar="N", help="append this many (default 1000)")
         p.add_argument("--why", type=_positive, metavar="CAP", help="explain how this capacity comes about")
+        p.add_argument("--stack-buffer", action="store_true",
+                       help="a local slice the compiler backs with a 32-byte stack buffer first (Go 1.26+)")
         common(p)
         p.set_defaults(_model=growslice)
 
