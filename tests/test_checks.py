@@ -59,6 +59,16 @@ def run_check(*argv: str) -> tuple[int, dict[str, Any], str]:
     return rc, json.loads(out.getvalue()), err.getvalue()
 
 
+def run_check_text(*argv: str) -> tuple[int, str]:
+    """``goinspect check ARGV`` (text) in-process: exit code and stdout."""
+    parser = argparse.ArgumentParser(prog="goinspect check")
+    CHECK.prepare_parser(parser)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        rc = CHECK.run(parser.parse_args(list(argv)))
+    return rc, out.getvalue()
+
+
 def names_by_structure(out: dict[str, Any]) -> dict[str, set[str]]:
     got: dict[str, set[str]] = {}
     for row in out["checks"]:
@@ -298,6 +308,8 @@ def test_single_corrupted_byte_is_caught_by_name(checked_core, what, impl, where
     vaddr, value = where(checked_core)
     with corrupted_copy(checked_core.core, vaddr, value) as copy:
         rc, out, err = run_check("--core", str(copy), "--exe", str(checked_core.exe), "--runtime")
+        text_rc, text = run_check_text("--core", str(copy), "--exe", str(checked_core.exe), "--runtime")
+    assert text_rc == 1 and f"FAIL {must_fail}  map main.stuck: " in text
     failed = {(r["structure"], r["name"]) for r in out["checks"] if not r["passed"]}
     assert rc == 1 and not out["passed"]
     assert ("main.stuck", must_fail) in failed, failed

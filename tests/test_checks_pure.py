@@ -8,11 +8,14 @@ bounds, and where a structure may live outside the heap.
 
 from __future__ import annotations
 
+import argparse
 import copy
 
 import pytest
 
 from goinspect.checks import check_map, check_slice
+from goinspect.commands.check import COMMAND as CHECK
+from goinspect.errors import UsageError
 from goinspect.model import classicmap
 
 
@@ -145,3 +148,17 @@ def test_slices():
     assert failed(check_slice(s)) == {"slice.array_in_allocation"}
     s.update(len=9, span=None)
     assert failed(check_slice(s)) == {"slice.len_cap"}
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "give exactly one target"),
+    (["--pid", "1", "--core", "c"], "give exactly one target"),
+    (["--core", "c"], "--core needs --exe"),
+    (["--pid", "1", "--filter", "("], "--filter is not a valid regular expression"),
+])
+def test_check_command_line_errors_are_one_sentence(argv, message):
+    parser = argparse.ArgumentParser()
+    CHECK.prepare_parser(parser)
+    with pytest.raises(UsageError, match=message) as e:
+        CHECK.run(parser.parse_args(argv))
+    assert e.value.exit_code == 2 and "\n" not in str(e.value)
