@@ -192,6 +192,9 @@ def test_map_noverflow_band_contains_go(version, mapstate):
     (["map", "--key", "int64", "--elem", "int64", "--go", "banana"], "not a Go version"),
     (["map", "--key", "int64", "--elem", "int64", "--go", "1.26", "--overflow", "3"], "Swiss tables"),
     (["map", "--key", "int64"], "give the elem type"),
+    (["map", "--key", "int64", "--elem", "int64", "--go", "1.23", "--entries", "7000", "--nevacuate", "1100"],
+     "past the 1024 old buckets"),
+    (["map", "--key", "int64", "--elem", "int64", "--go", "1.26", "--nevacuate", "1"], "Swiss tables"),
     (["map", "--key", "int64", "--key-size", "8", "--elem", "int64"], "not both"),
     (["growslice", "--elem-size", "0"], "must be > 0"),
     (["growslice", "--elem", "struct{}"], "zero-size"),
@@ -232,3 +235,17 @@ def test_growslice_stack_buffer_equals_go(version, modelcheck):
     model = collections.Counter(g["block_bytes"] for g in out["growths"])
     real[16] = model[16] = 0  # tiny blocks may go unsampled (see test_model.py)
     assert +real == +model
+
+
+def test_map_growing_writes_to_finish_contain_go(version, mapstate):
+    """`--nevacuate K`: what the next writes do to a half-grown map, and how many finish it (real grows)."""
+    grows = [g for g in mapstate if g["kind"] == "grow" and g["writes"] > 0 and not g["after"]["sameSize"]]
+    if not grows:
+        pytest.skip("Swiss maps grow table by table, at once")
+    for g in grows:
+        a = g["after"]
+        out = model_json("map", "--key", "int64", "--elem", "int64", "--entries", str(a["count"]),
+                         "--nevacuate", str(a["nevacuate"]), "--go", version)
+        assert out["B"] == a["B"] and out["next_write"]["action"] == "evacuate"
+        lo, hi = out["evacuation"]["writes_to_finish"]
+        assert lo <= g["writes"] <= hi, (g, out["evacuation"])

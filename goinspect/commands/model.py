@@ -128,30 +128,38 @@ def map_(args: argparse.Namespace) -> int:
     e = _type(args.elem, args.elem_size, args.elem_pointers, "elem")
     entries = args.entries if args.entries is not None else 0
     if v.swiss_maps:
-        if args.overflow is not None or args.noverflow is not None:
-            raise UsageError(f"Go {v} maps are Swiss tables: --overflow/--noverflow are for classic maps (Go <= 1.23 "
-                             "or +noswissmap)")
+        if args.overflow is not None or args.noverflow is not None or args.nevacuate is not None or args.same_size:
+            raise UsageError(f"Go {v} maps are Swiss tables: --overflow/--noverflow/--nevacuate/--same-size are for "
+                             "classic maps (Go <= 1.23 or +noswissmap)")
         out = _swiss(v, k, e, args.hint, entries)
     else:
-        out = _classic(v, k, e, args.hint, entries, args.overflow, args.noverflow)
+        out = _classic(v, k, e, args.hint, entries, args.overflow, args.noverflow, args.nevacuate, args.same_size)
+    text = out.pop("text")
     if args.json:
         print_json(out)
         return 0
-    for line in out["text"]:
+    for line in text:
         print(line)
     return 0
 
 
 def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entries: int,
-             overflow: int | None, noverflow: int | None) -> dict:
+             overflow: int | None, noverflow: int | None, nevacuate: int | None, same_size: bool) -> dict:
     bt = classicmap.bucket_type(k.size, e.size, k.pointers, e.pointers)
     b0 = classicmap.b_for_hint(hint, v)
     b = classicmap.b_after_inserts(entries, hint, v)
+    growing = nevacuate is not None or same_size
+    if growing and not same_size and b == 0:
+        raise UsageError("a map with B=0 cannot be in a doubling grow: give --entries past the first grow")
+    ev = classicmap.evacuation(b, nevacuate or 0, same_size) if growing else None
+    if ev is not None and ev.nevacuate >= ev.noldbuckets:
+        raise UsageError(f"--nevacuate {nevacuate} is past the {ev.noldbuckets} old buckets of a "
+                         f"{'same-size' if same_size else 'doubling'} grow to B={b} (the grow would be over)")
     arr = classicmap.bucket_array(b, bt, v)
     threshold = classicmap.load_threshold(b, v)
-    nxt = classicmap.next_write(entries, b, noverflow or 0, version=v)
+    nxt = classicmap.next_write(entries, b, noverflow or 0, growing, nevacuate or 0, same_size, version=v)
     extra_ovf = max(0, (overflow or 0) - arr.prealloc_overflow)
-    mem = classicmap.memory(entries, b, bt, extra_ovf, version=v)
+    mem = classicmap.memory(entries, b, bt, extra_ovf, growing, same_size, version=v)
     out: dict = {
         "go": str(v), "layout": "classic", "key": k.name, "elem": e.name,
         "bucket": {"size": bt.size, "slots": classicmap.BUCKET_COUNT, "key_size": k.size, "elem_size": e.size,
@@ -161,6 +169,9 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
         "load_factor": classicmap.load_factor_num(v) / classicmap.LOAD_FACTOR_DEN,
         "grows_at_count": threshold + 1, "new_keys_until_grow": nxt.new_keys_until_grow,
         "next_write": {"action": nxt.action, "detail": nxt.detail},
+        "evacuation": None if ev is None else {"noldbuckets": ev.noldbuckets, "nevacuate": ev.nevacuate,
+                                               "same_size": ev.same_size, "fraction_done": ev.fraction_done,
+                                               "writes_to_finish": list(ev.writes_to_finish)},
         "same_size_grow_at_noverflow": classicmap.overflow_trigger(b),
         "noverflow_exact": classicmap.noverflow_is_exact(b),
         "noverflow_probability": classicmap.noverflow_probability(b),
@@ -178,6 +189,10 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
             f"load factor {out['load_factor']:g}/bucket: doubles when a new key arrives at count {threshold}"
             f" (count {threshold + 1} > {threshold}); same-size grow when noverflow >= {classicmap.overflow_trigger(b)}",
             f"next new key: {nxt.detail}"]
+    if ev is not None:
+        text.append(f"growing ({'same-size' if same_size else 'doubling'}): {ev.nevacuate} of {ev.noldbuckets} old "
+                    f"buckets evacuated in order ({100 * ev.fraction_done:.0f}%); each assign or delete evacuates up to "
+                    f"2; a map no one writes stays half-grown and keeps its old bucket array")
     if overflow is not None:
         band = classicmap.noverflow_band(b, overflow)
         out["noverflow_for_overflow"] = {"overflow": overflow, "exact": band.exact, "expected": band.expected,
@@ -347,6 +362,9 @@ class ModelCommand:
         p.add_argument("--overflow", type=_nonneg, metavar="M",
                        help="classic: overflow buckets since the last grow -> the noverflow band")
         p.add_argument("--noverflow", type=_nonneg, metavar="X", help="classic: hmap.noverflow read -> overflow buckets")
+        p.add_argument("--nevacuate", type=_nonneg, metavar="K",
+                       help="classic: the map is growing and hmap.nevacuate is K -> what the next writes do")
+        p.add_argument("--same-size", action="store_true", help="classic: the grow is a same-size one (flag 8)")
         common(p)
         p.set_defaults(_model=map_)
 
