@@ -247,3 +247,44 @@ def test_map_memory_held_equals_profiled_bytes(run: Run):
                 held = classicmap.memory(0, classicmap.b_for_hint(hint, run.version), bt, version=run.version).held
             model += held
         assert real == model, scenario
+
+
+def test_noverflow_band_is_a_binomial_band():
+    """Pure: incrnoverflow simulated with the runtime's own rule (rand & mask == 0) stays inside the band,
+    and the inverse band recovers the overflow count."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for b in (16, 17, 18, 20):
+        mask = (1 << (b - 15)) - 1
+        for overflow in (0, 1, 37, 1506, 13495):
+            band = classicmap.noverflow_band(b, overflow)
+            draws = (rng.integers(0, 1 << 32, size=(200, overflow), dtype=np.uint64) & mask == 0).sum(axis=1)
+            assert band.low <= draws.min() and draws.max() <= band.high, (b, overflow, band)
+            assert band.low <= band.expected <= band.high and band.high <= overflow
+            lo, hi = classicmap.overflow_buckets_band(b, round(band.expected))
+            assert lo <= overflow <= hi
+    for b in range(0, 16):
+        assert classicmap.noverflow_band(b, 123).low == classicmap.noverflow_band(b, 123).high == 123
+        assert classicmap.overflow_buckets_band(b, 123) == (123, 123)
+
+
+def test_grow_decisions_follow_mapassign():
+    """Pure: overLoadFactor wins over tooManyOverflowBuckets (hashGrow sets sameSizeGrow only when not over)."""
+    for v in ("1.21", "1.23"):
+        for b in range(0, 20):
+            t = classicmap.load_threshold(b, v)
+            assert classicmap.grow_kind(t, b, 0, v) == "double"
+            assert classicmap.grow_kind(t - 1, b, classicmap.overflow_trigger(b), v) == "same-size"
+            assert classicmap.grow_kind(t - 1, b, classicmap.overflow_trigger(b) - 1, v) is None
+            assert classicmap.new_keys_until_double(t - 1, b, v) == 2
+    ev = classicmap.evacuation(10, 100, False, evacuated_ahead=10)
+    assert ev.noldbuckets == 512 and ev.writes_to_finish == (201, 402)
+    assert classicmap.evacuation(10, 100, True).writes_to_finish == (1, 924)
+
+
+def test_swiss_tombstones_per_table():
+    assert swissmap.tombstones(1024, 267, 378) == 251
+    assert swissmap.tombstones(16, 9, 5) == 0
+    assert swissmap.TableState(1024, 0, 896).new_keys_until_grow == 897
+    assert swissmap.grow_action(512) == "double" and swissmap.grow_action(1024) == "split"
