@@ -4,7 +4,8 @@ package main
 
 import "unsafe"
 
-// hmap mirrors runtime/map.go's map header (Go <= 1.23, and 1.24/1.25 with GOEXPERIMENT=noswissmap).
+// hmap mirrors runtime/map.go's map header (Go <= 1.23). Only B is read here, so it also serves
+// 1.24/1.25 with GOEXPERIMENT=noswissmap, whose hmap adds clearSeq before extra (cmd/mapstate mirrors that).
 type hmap struct {
 	count     int
 	flags     uint8
