@@ -132,3 +132,34 @@ def test_swiss_map(src):
     m = re.search(r"type Map struct \{(.*?)\n\}", mapgo, re.S).group(1)
     fields = re.findall(r"^\t(\w+)\s", m, re.M)
     assert fields[:4] == ["used", "seed", "dirPtr", "dirLen"] and "clearSeq" in fields
+
+
+def _go_const_expr(expr: str, goarch: str = "amd64") -> int:
+    """Evaluate a runtime constant expression for linux/<goarch> (only + - * and the goos/goarch flags)."""
+    def flag(m: re.Match) -> str:
+        kind, name = m.group(1), m.group(2).lower()
+        return "1" if (kind == "goarch" and name == goarch) or (kind == "goos" and name == "linux") else "0"
+
+    expr = re.sub(r"\b(goarch|goos)\.Is(\w+)", flag, expr).replace("_64bit", "1")
+    assert re.fullmatch(r"[0-9a-fx+\-*() ]+", expr), expr
+    return eval(expr, {})
+
+
+def test_heap_arena(src):
+    from goinspect.model import heaparena
+
+    v, root = src
+    malloc = read(root, "runtime/malloc.go")
+    page_shift = const(read(root, "internal/runtime/gc/sizeclasses.go", "runtime/sizeclasses.go"), "_?PageShift")
+    assert 1 << int(page_shift) == heaparena.PAGE_SIZE
+    assert 1 << _go_const_expr(const(malloc, "logHeapArenaBytes")) == heaparena.HEAP_ARENA_BYTES
+    assert _go_const_expr(const(malloc, "heapAddrBits")) - _go_const_expr(const(malloc, "logHeapArenaBytes")) \
+        == heaparena.ARENA_L2_BITS
+    assert _go_const_expr(const(malloc, "arenaL1Bits")) == 0
+    for arch in ("amd64", "arm64"):
+        assert _go_const_expr(const(malloc, "arenaBaseOffset"), arch) == heaparena.ARENA_BASE_OFFSET[arch]
+    mheap = read(root, "runtime/mheap.go")
+    names = re.search(r"var mSpanStateNames = \[\]string\{(.*?)\}", mheap, re.S).group(1)
+    states = re.findall(r'"(\w+)"', names)  # indexed by mSpanState (an iota enum)
+    assert re.search(r"mSpanDead\s+mSpanState = iota", mheap)
+    assert states.index("mSpanInUse") == heaparena.SPAN_IN_USE and states.index("mSpanManual") == heaparena.SPAN_MANUAL
