@@ -249,3 +249,17 @@ def test_map_growing_writes_to_finish_contain_go(version, mapstate):
         assert out["B"] == a["B"] and out["next_write"]["action"] == "evacuate"
         lo, hi = out["evacuation"]["writes_to_finish"]
         assert lo <= g["writes"] <= hi, (g, out["evacuation"])
+
+
+def test_map_layout_by_type_name_equals_go(version, mapstate):
+    """`--key K --elem V`: the bucket or group the CLI describes is the compiler's, for 16 shapes."""
+    for d in (d for d in mapstate if d["kind"] == "maptype"):
+        out = model_json("map", "--key", d["key"], "--elem", d["elem"], "--go", version)
+        if out["layout"] == "classic":
+            b = out["bucket"]
+            assert (b["size"], b["indirect_key"], b["indirect_elem"], b["noscan"]) == (
+                d["bucketSize"], d["indirectKey"], d["indirectElem"], d["noscan"]), d
+        else:
+            g = out["group"]
+            assert (g["size"], g["slot_size"], g["elem_offset"], g["noscan"]) == (
+                d["groupSize"], d["slotSize"], d["elemOff"], d["noscan"]), d

@@ -226,3 +226,27 @@ def test_swiss_deletes_tombstones(state):
     # clear() keeps the tables (maps never shrink) and drops every tombstone.
     assert [t["capacity"] for t in emptied["tables"]] == [t["capacity"] for t in reinserted["tables"]]
     assert all(t["growthLeft"] == swissmap.max_growth_left(t["capacity"]) for t in emptied["tables"])
+
+
+# ------------------------------------------------------------------------------------ type layouts
+
+def test_bucket_and_group_layouts_equal_the_compilers(state):
+    """Bucket (classic) or group (Swiss) layout of 16 K/V shapes, as the compiler's map type descriptor says."""
+    from goinspect.model import gotypes
+
+    types = state.of("maptype")
+    assert len(types) >= 16
+    for d in types:
+        k, e = gotypes.parse(d["key"]), gotypes.parse(d["elem"])
+        if state.layout == "classic":
+            bt = classicmap.bucket_type(k.size, e.size, k.pointers, e.pointers)
+            assert d["bucketSize"] == d["bucketTypeSize"] == bt.size, d
+            assert (d["indirectKey"], d["indirectElem"], d["noscan"]) == (bt.indirect_key, bt.indirect_elem, bt.noscan), d
+        else:
+            gt = swissmap.group_type(k.size, e.size, k.pointers, e.pointers, k.align, e.align)
+            assert (d["groupSize"], d["slotSize"], d["elemOff"]) == (gt.size, gt.slot_size, gt.elem_offset), d
+            assert d["groupTypeSize"] == gt.size
+            if "keysOff" in d:  # Go 1.27 describes key/elem placement; by default slots stay interleaved
+                assert (d["keysOff"], d["elemsOff"], d["elemStride"]) == (
+                    swissmap.CTRL_WORD, swissmap.CTRL_WORD + gt.elem_offset, gt.slot_size), d
+            assert (d["indirectKey"], d["indirectElem"], d["noscan"]) == (gt.indirect_key, gt.indirect_elem, gt.noscan), d

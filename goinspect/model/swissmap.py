@@ -3,6 +3,10 @@
 Mirrors ``internal/runtime/maps/{map,table,group}.go`` and the group type the
 compiler builds in ``cmd/compile/internal/reflectdata/map.go: MapGroupType``
 (``SwissMapGroupType`` in 1.24/1.25). Sizes are for 64-bit targets.
+
+Go 1.27 adds GOEXPERIMENT=mapsplitgroup (off by default), which stores a group's 8 keys and
+8 elems as two arrays instead of 8 interleaved slots; the model covers the default layout only
+(``abi.MapType`` of 1.27 describes either through KeysOff/KeyStride/ElemsOff/ElemStride).
 """
 
 from __future__ import annotations

@@ -85,8 +85,28 @@ func describe(kind string, n int, m map[int64]int64) {
 	emit(kind, s)
 }
 
+// mapType mirrors internal/abi.MapType (OldMapType in 1.24/1.25) of classic maps.
+type mapType struct {
+	typ        rtype
+	key, elem  *rtype
+	bucket     *rtype
+	hasher     unsafe.Pointer
+	keySize    uint8
+	valueSize  uint8
+	bucketSize uint16
+	flags      uint32
+}
+
+func describeType(t unsafe.Pointer) map[string]any {
+	mt := (*mapType)(t)
+	return map[string]any{"bucketSize": mt.bucketSize, "bucketTypeSize": mt.bucket.size, "keySlot": mt.keySize,
+		"elemSlot": mt.valueSize, "indirectKey": mt.flags&1 != 0, "indirectElem": mt.flags&2 != 0,
+		"noscan": mt.bucket.ptrBytes == 0}
+}
+
 func report() {
 	emit("layout", map[string]any{"layout": "classic"})
+	reportTypes()
 	for _, hint := range hints {
 		describe("hint", hint, make(map[int64]int64, hint))
 	}

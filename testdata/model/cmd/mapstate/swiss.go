@@ -93,6 +93,7 @@ func shape(h *swissMap) [3]int {
 
 func report() {
 	emit("layout", map[string]any{"layout": "swiss"})
+	reportTypes()
 	for _, hint := range hints {
 		m := make(map[int64]int64, hint)
 		describe("hint", hint, m)
