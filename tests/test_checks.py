@@ -32,6 +32,7 @@ from elftools.elf.elffile import ELFFile
 
 from goinspect.commands.check import COMMAND as CHECK
 from maps_truth import run_json
+from pprof_raw import pprof_raw
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="gcore and live reads need root (ptrace)"),
@@ -119,6 +120,36 @@ def test_clean_live_process_passes_every_check(fleet_service, go_version, progra
         for tb in (m.get("swiss") or {}).get("tables", []):
             assert tb["groups_span"]["span"]["elemsize"] == tb["groups_span"]["expected_elemsize"]
             assert tb["groups_span"]["span"]["noscan"] == (not t["type"]["group_has_pointers"])
+
+
+def test_owning_spans_agree_with_the_runtimes_heap_profile(fleet_service, toolchain, tmp_path):
+    """Every heap structure of the program's maps is an object of the size the runtime itself recorded:
+    with every allocation sampled, ``go tool pprof -raw`` on the program's own heap profile shows at
+    least as many in-use objects of each span elemsize goinspect reports (its ``bytes`` label)."""
+    with fleet_service("stuckgrow", memprofilerate=1) as svc:
+        svc.advance(2)
+        prof = tmp_path / "heap.pb.gz"
+        prof.write_bytes(svc.heap_profile())  # forces a GC first: in-use figures are current
+        maps = run_json("maps", "--pid", str(svc.pid), "--filter", r"^main\.")["maps"]
+    raw = pprof_raw(toolchain.go, prof)
+    inuse = raw.sample_types.index("inuse_objects/count")
+    held: dict[int, int] = {}
+    for smp in raw.samples:
+        if "bytes" in smp.labels:
+            size = int(smp.labels["bytes"])
+            held[size] = held.get(size, 0) + smp.values[inuse]
+    records = []
+    for m in maps:
+        records += [r for r in (m.get("ownership") or {}).values() if r.get("where") == "heap"]
+        for t in (m.get("swiss") or {}).get("tables", []):
+            records += [t["span"], t["groups_span"]]
+    assert len(records) >= 4
+    want: dict[int, int] = {}
+    for r in records:
+        assert r["span"]["elemsize"] == r["expected_elemsize"]
+        want[r["span"]["elemsize"]] = want.get(r["span"]["elemsize"], 0) + 1
+    for size, n in want.items():
+        assert held.get(size, 0) >= n, (size, n, held.get(size))
 
 
 def test_check_text_output_and_filter(fleet_service, go_version, capsys):
