@@ -35,6 +35,7 @@ GC_SIDE = ("deductAssistCredit", "gcAssistAlloc", "acquireSudog", "gcStart", "gc
 class Run:
     def __init__(self, version: str, lines: list[dict]):
         self.version = version
+        self.lines = lines
         self.v = GoVersion.parse(version)
         self.params = next(d for d in lines if d["type"] == "params")
         self.caps = {d["name"]: d for d in lines if d["type"] == "caps"}
@@ -288,3 +289,21 @@ def test_swiss_tombstones_per_table():
     assert swissmap.tombstones(16, 9, 5) == 0
     assert swissmap.TableState(1024, 0, 896).new_keys_until_grow == 897
     assert swissmap.grow_action(512) == "double" and swissmap.grow_action(1024) == "split"
+
+
+def test_grown_map_memory_held_equals_live_heap(run: Run):
+    """A map grown from empty by 20000 inserts: ``memory(...).held`` equals the bytes of that scenario still
+    in use after a GC (memory profile at rate 1), given the overflow buckets / tables the program walked."""
+    held = {d["scenario"]: d for d in run.lines if d["type"] == "held"}
+    assert set(held) == {"insert_i64", "insert_ptr"}
+    for scenario, elem_pointers in (("insert_i64", False), ("insert_ptr", True)):
+        d = held[scenario]
+        live = sum(a["inuseBytes"] for a in run.allocs[scenario])
+        if d["layout"] == "classic":
+            assert not d["growing"]
+            bt = classicmap.bucket_type(8, 8, False, elem_pointers)
+            mem = classicmap.memory(d["count"], d["B"], bt, d["overflow"], version=run.version)
+        else:
+            gt = swissmap.group_type(8, 8, False, elem_pointers)
+            mem = swissmap.memory(d["used"], d["tableCaps"], d["dirLen"], gt, small=d["small"], version=run.version)
+        assert mem.held == live, (scenario, d)

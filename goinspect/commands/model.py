@@ -158,8 +158,7 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
     arr = classicmap.bucket_array(b, bt, v)
     threshold = classicmap.load_threshold(b, v)
     nxt = classicmap.next_write(entries, b, noverflow or 0, growing, nevacuate or 0, same_size, version=v)
-    extra_ovf = max(0, (overflow or 0) - arr.prealloc_overflow)
-    mem = classicmap.memory(entries, b, bt, extra_ovf, growing, same_size, version=v)
+    mem = classicmap.memory(entries, b, bt, overflow or 0, growing, same_size, version=v)
     out: dict = {
         "go": str(v), "layout": "classic", "key": k.name, "elem": e.name,
         "bucket": {"size": bt.size, "slots": classicmap.BUCKET_COUNT, "key_size": k.size, "elem_size": e.size,

@@ -392,24 +392,35 @@ class MapMemory:
 
 def memory(count: int, b: int, bt: BucketType, overflow: int = 0, growing: bool = False, same_size: bool = False,
            version: str | GoVersion | None = None) -> MapMemory:
-    """Memory of a classic map with ``count`` live entries, ``2^B`` buckets and ``overflow`` overflow buckets
-    allocated one by one (beyond the preallocated ones), plus the old array while growing.
+    """Memory of a classic map with ``count`` live entries, ``2^B`` buckets and ``overflow`` overflow
+    buckets chained from them (what a walk of ``h.buckets`` counts).
 
-    Indirect keys/elems (> 128 bytes) add one block each per live entry to both sides.
+    Held: the header; the bucket array (``makeBucketArray``); ``mapextra`` once B >= 4 preallocated
+    overflow buckets, or once a pointer-free bucket type needed an overflow bucket (``createOverflow``);
+    overflow buckets beyond the preallocated ones, one ``newobject(t.Bucket)`` each; for pointer-free
+    buckets the ``[]*bmap`` that keeps them alive (``new([]*bmap)`` plus the array ``overflow``
+    appends grew); one block per live entry for keys/elems stored indirectly (> 128 bytes). While
+    growing, the old bucket array is added (its old overflow buckets are not: a lower bound).
     """
+    from goinspect.model import slices
+
     sc = for_version(version)
     indirect = count * ((sc.block_size(bt.key_size, False) if bt.indirect_key else 0)
                         + (sc.block_size(bt.elem_size, False) if bt.indirect_elem else 0))
     header = header_block(version)
     extra = sc.block_size(MAPEXTRA_SIZE, False)
-
-    def arrays(bb: int) -> int:
-        arr = bucket_array(bb, bt, version)
-        return arr.block + (extra if arr.prealloc_overflow else 0)
-
-    held = header + indirect + arrays(b) + overflow * sc.block_size(bt.size, bt.noscan)
+    arr = bucket_array(b, bt, version)
+    held = header + indirect + arr.block
+    if b >= PREALLOC_OVERFLOW_MIN_B or (bt.noscan and overflow > 0):
+        held += extra
+    held += max(0, overflow - arr.prealloc_overflow) * sc.block_size(bt.size, bt.noscan)
+    if bt.noscan and overflow > 0:
+        held += sc.block_size(3 * PTR_SIZE, False) + slices.append_growths(overflow, PTR_SIZE, False, version)[-1].block
     if growing:
         held += bucket_array(b if same_size else b - 1, bt, version).block
     b_fresh = b_for_hint(count, version)
-    rebuilt = header + indirect + (arrays(b_fresh) if count > 0 else 0)
+    rebuilt = header + indirect
+    if count > 0:
+        fresh = bucket_array(b_fresh, bt, version)
+        rebuilt += fresh.block + (extra if fresh.prealloc_overflow else 0)
     return MapMemory(count * (bt.key_size + bt.elem_size), rebuilt, held)

@@ -36,3 +36,17 @@ func reportMaps() {
 		}
 	}
 }
+
+// heldFields reads what a map[int64]V with 8-byte V holds (bucket of 144 bytes).
+func heldFields(m any) map[string]any {
+	h := header(m)
+	const bucketSize = 8 + 8*8 + 8*8 + 8
+	overflow := 0
+	for i := 0; i < 1<<h.B; i++ {
+		for b := *(*unsafe.Pointer)(unsafe.Add(h.buckets, i*bucketSize+bucketSize-8)); b != nil; b = *(*unsafe.Pointer)(unsafe.Add(b, bucketSize-8)) {
+			overflow++
+		}
+	}
+	return map[string]any{"layout": "classic", "count": h.count, "B": h.B, "overflow": overflow,
+		"growing": h.oldbucket != nil, "sameSize": h.flags&8 != 0}
+}

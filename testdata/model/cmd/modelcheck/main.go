@@ -165,6 +165,14 @@ var (
 	insPtr   map[int64]*int
 )
 
+// heldOf reports what a map built by a scenario holds, for comparing its live heap bytes
+// (memory-profile in-use bytes of that scenario) with the model.
+func reportHeld[V any](scenario string, m map[int64]V) {
+	f := heldFields(m)
+	f["type"], f["scenario"] = "held", scenario
+	out.Encode(f)
+}
+
 // make(map, hint) for several hints and K/V shapes.
 //
 //go:noinline
@@ -236,6 +244,8 @@ func main() {
 	scn_insert_ptr()
 	reportMaps()
 	runtime.GC()
+	reportHeld("insert_i64", insI64)
+	reportHeld("insert_ptr", insPtr)
 	reportAllocs()
 }
 
@@ -271,6 +281,7 @@ func reportAllocs() {
 			continue
 		}
 		out.Encode(map[string]any{"type": "alloc", "scenario": scenario,
-			"block": r.AllocBytes / r.AllocObjects, "objects": r.AllocObjects, "frames": chain})
+			"block": r.AllocBytes / r.AllocObjects, "objects": r.AllocObjects, "frames": chain,
+			"inuseBytes": r.InUseBytes()})
 	}
 }

@@ -60,3 +60,19 @@ func reportMaps() {
 		}
 	}
 }
+
+// heldFields reads what a Swiss map holds: its directory and each distinct table's capacity.
+func heldFields(m any) map[string]any {
+	h := header(m)
+	caps := []int{}
+	seen := map[unsafe.Pointer]bool{}
+	for i := 0; i < h.dirLen; i++ {
+		t := *(*unsafe.Pointer)(unsafe.Add(h.dirPtr, i*8))
+		if !seen[t] {
+			seen[t] = true
+			caps = append(caps, int((*table)(t).capacity))
+		}
+	}
+	return map[string]any{"layout": "swiss", "used": h.used, "dirLen": h.dirLen, "tableCaps": caps,
+		"small": h.dirLen == 0 && h.dirPtr != nil}
+}
