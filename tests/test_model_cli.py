@@ -197,6 +197,7 @@ def test_map_noverflow_band_contains_go(version, mapstate):
     (["map", "--key", "int64", "--elem", "int64", "--go", "1.26", "--nevacuate", "1"], "Swiss tables"),
     (["map", "--key", "int64", "--key-size", "8", "--elem", "int64"], "not both"),
     (["growslice", "--elem-size", "0"], "must be > 0"),
+    (["map", "--key", "int64", "--elem", "int64", "--entries", str(10**15)], "maxAlloc"),
     (["growslice", "--elem", "struct{}"], "zero-size"),
     (["sizeclass", "-5"], "must be >= 0"),
     (["sizeclass"], "the following arguments are required"),
@@ -206,6 +207,12 @@ def test_bad_input_one_line(args, words):
     p = goinspect(*args, check=False)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.count("\n") == 1 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_absurd_hint_is_ignored_as_makemap_does():
+    for go in ("1.23", "1.26"):
+        out = model_json("map", "--key", "int64", "--elem", "int64", "--hint", str(10**15), "--go", go)
+        assert out["hint_ignored"] and out["memory"]["held"] <= 1024
 
 
 def test_text_output_names_the_steps():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from goinspect.model import classicmap, swissmap
+from goinspect.model import classicmap, sizeclasses, swissmap
 from goinspect.model.version import GoVersion
 from goinspect.run.build import build_program
 from goinspect.run.toolchain import ALL_GO_VERSIONS, DEFAULT_GO_VERSIONS, ensure_go
@@ -71,9 +71,9 @@ def swiss_only(s: State):
 
 def test_classic_make_hint(state):
     classic_only(state)
-    assert len(state.of("hint")) >= 10
+    assert len(state.of("hint")) >= 10 and max(d["n"] for d in state.of("hint")) * BT.size > sizeclasses.MAX_ALLOC
     for d in state.of("hint"):
-        b = classicmap.b_for_hint(d["n"], state.version)
+        b = classicmap.b_for_hint(classicmap.effective_hint(d["n"], BT), state.version)
         assert d["B"] == b, d
         # Measured by walking the preallocated overflow buckets to makeBucketArray's end marker.
         assert d["nbuckets"] == classicmap.bucket_array(b, BT, state.version).nbuckets, d
@@ -160,9 +160,9 @@ def _check_tables(d: dict):
 def test_swiss_make_hint(state):
     swiss_only(state)
     for d in state.of("hint"):
-        lay = swissmap.layout_for_hint(d["n"])
+        lay = swissmap.layout_for_hint(d["n"], GT.size)
         assert (d["dirLen"], d["globalDepth"]) == (lay.dir_len, lay.global_depth), d
-        fresh = swissmap.table_after_make(d["n"])
+        fresh = None if lay.small else swissmap.table_after_make(d["n"])
         want = [] if fresh is None else [(fresh.capacity, fresh.growth_left, 0)] * lay.tables
         assert [(t["capacity"], t["growthLeft"], t["used"]) for t in d["tables"] or []] == want, d
         _check_tables(d)

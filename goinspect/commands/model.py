@@ -18,7 +18,7 @@ import sys
 from goinspect.commands.common import add_json_option, print_json
 from goinspect.errors import UsageError
 from goinspect.model import classicmap, gotypes, slices, swissmap
-from goinspect.model.sizeclasses import for_version
+from goinspect.model.sizeclasses import MAX_ALLOC, for_version
 from goinspect.model.version import GoVersion, generated_release
 
 
@@ -127,6 +127,9 @@ def map_(args: argparse.Namespace) -> int:
     k = _type(args.key, args.key_size, args.key_pointers, "key")
     e = _type(args.elem, args.elem_size, args.elem_pointers, "elem")
     entries = args.entries if args.entries is not None else 0
+    if entries * max(1, k.size + e.size) > MAX_ALLOC:
+        raise UsageError(f"{entries} entries of {k.size + e.size} bytes exceed what a 64-bit Go heap can allocate "
+                         f"(maxAlloc = 2^48 bytes)")
     if v.swiss_maps:
         if args.overflow is not None or args.noverflow is not None or args.nevacuate is not None or args.same_size:
             raise UsageError(f"Go {v} maps are Swiss tables: --overflow/--noverflow/--nevacuate/--same-size are for "
@@ -146,8 +149,10 @@ def map_(args: argparse.Namespace) -> int:
 def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entries: int,
              overflow: int | None, noverflow: int | None, nevacuate: int | None, same_size: bool) -> dict:
     bt = classicmap.bucket_type(k.size, e.size, k.pointers, e.pointers)
-    b0 = classicmap.b_for_hint(hint, v)
-    b = classicmap.b_after_inserts(entries, hint, v)
+    ignored = classicmap.effective_hint(hint, bt) != hint
+    hint_used = classicmap.effective_hint(hint, bt)
+    b0 = classicmap.b_for_hint(hint_used, v)
+    b = classicmap.b_after_inserts(entries, hint_used, v)
     growing = nevacuate is not None or same_size
     if growing and not same_size and b == 0:
         raise UsageError("a map with B=0 cannot be in a doubling grow: give --entries past the first grow")
@@ -163,7 +168,7 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
         "go": str(v), "layout": "classic", "key": k.name, "elem": e.name,
         "bucket": {"size": bt.size, "slots": classicmap.BUCKET_COUNT, "key_size": k.size, "elem_size": e.size,
                    "indirect_key": bt.indirect_key, "indirect_elem": bt.indirect_elem, "noscan": bt.noscan},
-        "hint": hint, "B_for_hint": b0, "entries": entries, "B": b, "buckets": 1 << b,
+        "hint": hint, "hint_ignored": ignored, "B_for_hint": b0, "entries": entries, "B": b, "buckets": 1 << b,
         "preallocated_overflow": arr.prealloc_overflow, "bucket_array_bytes": arr.mem, "bucket_array_block": arr.block,
         "load_factor": classicmap.load_factor_num(v) / classicmap.LOAD_FACTOR_DEN,
         "grows_at_count": threshold + 1, "new_keys_until_grow": nxt.new_keys_until_grow,
@@ -182,7 +187,8 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
             + (" (key stored indirectly, > 128 B)" if bt.indirect_key else "")
             + (" (elem stored indirectly, > 128 B)" if bt.indirect_elem else "")
             + ("; pointer-free: overflow buckets kept alive via hmap.extra.overflow" if bt.noscan else ""),
-            f"make(map, {hint}): B={b0}" + (f"; after {entries} entries: B={b}" if entries else ""),
+            f"make(map, {hint}): B={b0}" + (" (hint * bucket size > maxAlloc: makemap ignores the hint)" if ignored else "")
+            + (f"; after {entries} entries: B={b}" if entries else ""),
             f"bucket array: 2^{b} = {1 << b} buckets + {arr.prealloc_overflow} preallocated overflow = {arr.nbuckets}"
             f" x {bt.size} B = {_b(arr.mem)} (block {_b(arr.block)})",
             f"load factor {out['load_factor']:g}/bucket: doubles when a new key arrives at count {threshold}"
@@ -215,11 +221,12 @@ def _classic(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entr
 
 def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entries: int) -> dict:
     gt = swissmap.group_type(k.size, e.size, k.pointers, e.pointers, k.align, e.align)
-    lay = swissmap.layout_for_hint(hint)
-    g = swissmap.grown(hint, entries)
+    lay = swissmap.layout_for_hint(hint, gt.size)
+    ignored = lay.small and hint > swissmap.SMALL_MAP_MAX
+    g = swissmap.grown(0 if ignored else hint, entries)
     cap = g.table_capacity
     gl = swissmap.max_growth_left(cap) if cap else 0
-    table_caps = [cap] * g.tables
+    table_caps = {cap: g.tables} if g.tables else {}
     mem = swissmap.memory(entries, table_caps, 1 << max(0, (g.tables - 1).bit_length()) if g.tables else 0, gt,
                           small=g.small and entries > 0, version=v)
     per_table = entries / g.tables if g.tables else entries
@@ -243,7 +250,7 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
         "group": {"size": gt.size, "slots": swissmap.GROUP_SLOTS, "slot_size": gt.slot_size, "ctrl_bytes": 8,
                   "elem_offset": gt.elem_offset, "indirect_key": gt.indirect_key, "indirect_elem": gt.indirect_elem,
                   "noscan": gt.noscan},
-        "hint": hint,
+        "hint": hint, "hint_ignored": ignored,
         "make": {"small": lay.small, "dir_len": lay.dir_len, "global_depth": lay.global_depth,
                  "tables": lay.tables, "table_capacity": lay.table_capacity,
                  "growth_left": swissmap.max_growth_left(lay.table_capacity) if lay.tables else 0,
@@ -262,7 +269,8 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
     text = [f"Go {v} Swiss map[{k.name}]{e.name}",
             f"group: {gt.size} B = ctrl word 8 + 8 slots x {gt.slot_size} B (key at 0, elem at {gt.elem_offset})"
             + (" (key indirect)" if gt.indirect_key else "") + (" (elem indirect)" if gt.indirect_elem else ""),
-            (f"make(map, {hint}): small map, nothing allocated until the first insert (one {gt.size}-B group)"
+            (f"make(map, {hint}): the hint needs more than maxAlloc: NewMap returns an empty map" if ignored else
+             f"make(map, {hint}): small map, nothing allocated until the first insert (one {gt.size}-B group)"
              if lay.small else
              f"make(map, {hint}): directory of {lay.dir_len} (globalDepth {lay.global_depth}), {lay.tables} table(s) x "
              f"{lay.table_capacity} slots = {lay.capacity} slots, growthLeft {swissmap.max_growth_left(lay.table_capacity)}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from goinspect.model.sizeclasses import PTR_SIZE, for_version
+from goinspect.model.sizeclasses import MAX_ALLOC, PTR_SIZE, for_version
 from goinspect.model.version import GoVersion
 
 # internal/abi/map.go (runtime/map.go bucketCnt before 1.22): 8 slots per bucket.
@@ -80,8 +80,14 @@ def too_many_overflow_buckets(noverflow: int, b: int) -> bool:
     return noverflow >= 1 << min(b, 15)
 
 
+def effective_hint(hint: int, bt: BucketType) -> int:
+    """``makemap`` ignores a hint whose hint*bucketSize exceeds maxAlloc (a map of B = 0 results)."""
+    return 0 if hint * bt.size > MAX_ALLOC else hint
+
+
 def b_for_hint(hint: int, version: str | GoVersion | None = None) -> int:
-    """``makemap``: the smallest B that holds ``hint`` entries without exceeding the load factor."""
+    """``makemap``: the smallest B that holds ``hint`` entries without exceeding the load factor
+    (pass ``effective_hint`` first for absurd hints)."""
     b = 0
     while over_load_factor(hint, b, version):
         b += 1

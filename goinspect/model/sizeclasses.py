@@ -21,6 +21,8 @@ MIN_SIZE_FOR_MALLOC_HEADER = 512
 # runtime/malloc.go: maxTinySize = 16 (the tiny allocator packs noscan objects smaller than this).
 MAX_TINY_SIZE = 16
 PTR_SIZE = 8  # linux/amd64 and arm64
+# runtime/malloc.go: maxAlloc = (1 << heapAddrBits) - (1-_64bit)*1, heapAddrBits = 48 on 64-bit Linux.
+MAX_ALLOC = 1 << 48
 
 
 class SizeClasses:

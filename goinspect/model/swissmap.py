@@ -11,9 +11,11 @@ Go 1.27 adds GOEXPERIMENT=mapsplitgroup (off by default), which stores a group's
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from goinspect.model.sizeclasses import PTR_SIZE, for_version
+from goinspect.model.sizeclasses import MAX_ALLOC, PTR_SIZE, for_version
 from goinspect.model.version import GoVersion
 
 # internal/abi/map_swiss.go (1.24/1.25), internal/abi/map.go (1.26+): MapGroupSlots = 8.
@@ -116,12 +118,15 @@ def table_capacity_for(capacity: int) -> int:
     return _align_up_pow2(max(capacity, GROUP_SLOTS))
 
 
-def layout_for_hint(hint: int) -> Layout:
-    """``maps.NewMap``: hint <= 8 allocates nothing; otherwise a directory of 2^k tables sized for hint*8/7 slots."""
+def layout_for_hint(hint: int, group_size: int | None = None) -> Layout:
+    """``maps.NewMap``: hint <= 8 allocates nothing; otherwise a directory of 2^k tables sized for hint*8/7 slots.
+    With ``group_size``, a hint whose dirSize*1024*groupSize exceeds maxAlloc gives an empty map, as NewMap does."""
     if hint <= GROUP_SLOTS:
         return Layout(True, 0, 0, 0)
     target = hint * GROUP_SLOTS // MAX_AVG_GROUP_LOAD
     dir_size = _align_up_pow2(-(-target // MAX_TABLE_CAPACITY))
+    if group_size is not None and dir_size * MAX_TABLE_CAPACITY * group_size > MAX_ALLOC:
+        return Layout(True, 0, 0, 0)
     return Layout(False, dir_size, dir_size.bit_length() - 1, table_capacity_for(target // dir_size))
 
 
@@ -310,7 +315,7 @@ class MapMemory:
 
 def made_bytes(hint: int, gt: GroupType, version: str | GoVersion | None = None) -> int:
     """Bytes ``make(map[K]V, hint)`` allocates (header included; a small map's group comes with the first insert)."""
-    lay = layout_for_hint(hint)
+    lay = layout_for_hint(hint, gt.size)
     total = header_block(version)
     if lay.small:
         return total + (group_array_block(1, gt, version) if hint > 0 else 0)
@@ -318,19 +323,21 @@ def made_bytes(hint: int, gt: GroupType, version: str | GoVersion | None = None)
             + lay.tables * (table_block(version) + group_array_block(lay.table_capacity // GROUP_SLOTS, gt, version)))
 
 
-def memory(used: int, table_capacities: list[int], dir_len: int, gt: GroupType, small: bool = False,
-           version: str | GoVersion | None = None) -> MapMemory:
-    """Memory of a Swiss map with ``used`` entries held in distinct tables of the given capacities
-    (or one small group). Indirect keys/elems add one block per live entry to both sides."""
+def memory(used: int, table_capacities: Iterable[int] | Mapping[int, int], dir_len: int, gt: GroupType,
+           small: bool = False, version: str | GoVersion | None = None) -> MapMemory:
+    """Memory of a Swiss map with ``used`` entries held in distinct tables of the given capacities — one
+    capacity per table, or {capacity: number of tables} — or in one small group. Indirect keys/elems
+    add one block per live entry to both sides."""
+    counts = dict(table_capacities) if isinstance(table_capacities, Mapping) else Counter(table_capacities)
     sc = for_version(version)
     indirect = used * ((sc.block_size(gt.key_size, False) if gt.indirect_key else 0)
                        + (sc.block_size(gt.elem_size, False) if gt.indirect_elem else 0))
     held = header_block(version) + indirect
     if small:
         held += group_array_block(1, gt, version)
-    elif table_capacities:
+    elif counts:
         held += directory_block(dir_len, version) + sum(
-            table_block(version) + group_array_block(c // GROUP_SLOTS, gt, version) for c in table_capacities)
+            n * (table_block(version) + group_array_block(c // GROUP_SLOTS, gt, version)) for c, n in counts.items())
     rebuilt = made_bytes(used, gt, version) + indirect
     return MapMemory(used * (gt.key_size + gt.elem_size), rebuilt, held)
 

@@ -42,6 +42,9 @@ func nbuckets(h *hmap) int {
 // chained counts the overflow buckets hanging off h.buckets.
 func chained(h *hmap) int {
 	n := 0
+	if h.buckets == nil { // B = 0 and no insert yet: the bucket comes with the first one
+		return 0
+	}
 	for i := 0; i < 1<<h.B; i++ {
 		for b := overflowOf(unsafe.Add(h.buckets, i*bucketSize)); b != nil; b = overflowOf(b) {
 			n++

@@ -18,8 +18,8 @@ func emit(kind string, fields map[string]any) {
 	out.Encode(fields)
 }
 
-// Hints for make(map[int64]int64, hint).
-var hints = []int{0, 8, 9, 13, 14, 27, 100, 208, 209, 1000, 5000, 100000, 1 << 20}
+// Hints for make(map[int64]int64, hint); 1<<50 is past maxAlloc, so make ignores it.
+var hints = []int{0, 8, 9, 13, 14, 27, 100, 208, 209, 1000, 5000, 100000, 1 << 20, 1 << 50}
 
 // Entry counts at which a map grown from empty by inserts is described.
 var inserts = []int{1, 8, 9, 14, 15, 27, 28, 100, 448, 449, 896, 897, 5000, 200000}
