@@ -163,6 +163,7 @@ def test_map_entries_and_next_grow_equal_go(version, mapstate):
             t = out["tables"]
             assert t["small"] == (d["dirLen"] == 0) and t["exact"]
             assert [t["capacity_each"]] * t["count"] == [x["capacity"] for x in d["tables"] or []], d
+            assert [t["max_load_each"] - n] * t["count"] == [x["growthLeft"] for x in d["tables"] or []], d
             assert n + out["new_keys_until_grow"] == next(a for a in grow_at if a > n)
             checked += 1
         else:

@@ -374,7 +374,7 @@ def grown(hint: int, entries: int) -> Grown:
             return Grown(False, 1, 1, 1, cap, True)
     elif entries <= lay.tables * max_growth_left(lay.table_capacity) * 3 // 4:
         # Comfortably below the fill at which a first table is expected to split.
-        return Grown(False, lay.tables, lay.tables, lay.tables, lay.table_capacity, False)
+        return Grown(False, lay.tables, lay.tables, lay.tables, lay.table_capacity, entries == 0)
     est = directory_estimate(entries)
     lo = max(est.min_tables, lay.tables)
     hi = max(est.max_tables, lo)
