@@ -12,6 +12,7 @@ preallocated tail, how many are objects of their own, how many are neither).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -44,12 +45,27 @@ def _bucket_array_bytes(b: int, lay: ClassicLayout, version: str | None) -> int:
     return classicmap.bucket_array(b, classicmap.BucketType.of_size(lay.bucket_size, lay.noscan), version).mem
 
 
+def heap_noscan(spans: SpanIndex, addrs: list[int], default: bool) -> bool:
+    """Whether the runtime allocated these arrays pointer-free: the noscan bit of the span class of the
+    first one that is a heap object (the compiler's own decision), else ``default`` (from the types)."""
+    for o in spans.owners(np.array([a for a in addrs if a], dtype=np.uint64)):
+        if o.where == HEAP and o.span is not None:
+            return o.span.noscan
+    return default
+
+
 def classic_owners(spans: SpanIndex, hdr: int, m: ClassicMap, lay: ClassicLayout,
                    version: str | None) -> dict[str, Any]:
-    """Owners of the hmap, its bucket arrays, mapextra and every overflow bucket walked."""
+    """Owners of the hmap, its bucket arrays, mapextra and every overflow bucket walked.
+
+    Sets ``walk.pointer_free_buckets`` from the bucket array's span class: DWARF spells some
+    types (named func types) too vaguely to tell, and the allocation itself says."""
     sc = for_version(version)
     h = m.header
     B = h["B"]
+    noscan = heap_noscan(spans, [int(h["buckets"], 16), int(h["oldbuckets"], 16)], lay.noscan)
+    m.walk["pointer_free_buckets"] = noscan
+    lay = replace(lay, noscan=noscan)
     # (role, address, bytes mallocgc was asked for, noscan)
     wanted: list[tuple[str, int, int, bool]] = [("header", hdr, lay.hmap_size, False)]
     arrays: list[tuple[int, int]] = []
@@ -58,15 +74,15 @@ def classic_owners(spans: SpanIndex, hdr: int, m: ClassicMap, lay: ClassicLayout
             addr = int(h[role], 16)
             if addr:
                 n = _bucket_array_bytes(b, lay, version)
-                wanted.append((role, addr, n, lay.noscan))
+                wanted.append((role, addr, n, noscan))
                 arrays.append((addr, n))
     extra = int(h["extra"], 16)
     if extra:
         wanted.append(("mapextra", extra, classicmap.MAPEXTRA_SIZE, False))
     owners = spans.owners(np.array([w[1] for w in wanted], dtype=np.uint64))
-    out = {role: record(o, n, sc, noscan) for (role, _, n, noscan), o in zip(wanted, owners)}
+    out = {role: record(o, n, sc, ns) for (role, _, n, ns), o in zip(wanted, owners)}
     ovf = np.concatenate((m.overflow_addrs, m.old_overflow_addrs))
-    out["overflow"] = overflow_summary(spans, ovf, lay.bucket_size, *expected_block(sc, lay.bucket_size, lay.noscan),
+    out["overflow"] = overflow_summary(spans, ovf, lay.bucket_size, *expected_block(sc, lay.bucket_size, noscan),
                                        arrays)
     return out
 
@@ -94,9 +110,10 @@ def swiss_owners(spans: SpanIndex, hdr: int, m: SwissMap, lay: SwissLayout, vers
     """Owners of the Map header, the small group or the directory; each table's and group array's
     owner goes into that table's row (``span``, ``groups_span``)."""
     sc = for_version(version)
-    noscan = lay.noscan_guess and not lay.indirect_key and not lay.indirect_elem
     h = m.header
     dir_ptr = int(h["dirPtr"], 16)
+    groups = [int(t["groups"]["data"], 16) for t in m.tables if "groups" in t] or [dir_ptr if not h["dirLen"] else 0]
+    noscan = heap_noscan(spans, groups[:1], lay.noscan_guess and not lay.indirect_key and not lay.indirect_elem)
     wanted: list[tuple[str, int, int, bool]] = [("header", hdr, lay.map_size, False)]
     if h["dirLen"] == 0 and dir_ptr:
         wanted.append(("small_group", dir_ptr, lay.group_size, noscan))
