@@ -27,6 +27,7 @@ COMMAND_MODULES: list[tuple[str | None, str]] = [
     (None, "maps"),
     (None, "map"),
     (None, "slices"),
+    (None, "check"),
     (None, "model"),
     (None, "demo"),
 ]
