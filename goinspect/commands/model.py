@@ -243,7 +243,7 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
                   else "splits it into two 1024-slot tables (directory grows if localDepth == globalDepth)"))
     else:
         keys_left = None
-        nxt = (f"~{per_table:.0f} entries per 1024-slot table; each table splits on the new key that finds its "
+        nxt = (f"now ~{per_table:.0f} entries in each 1024-slot table; a table splits on the new key that finds its "
                f"growthLeft at 0 ({gl} entries); which one first depends on the hashes")
     out = {
         "go": str(v), "layout": "swiss", "key": k.name, "elem": e.name,
