@@ -10,10 +10,14 @@ each program is built once per Go version per machine, not per test.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager
+from typing import Any, ContextManager
 
 import pytest
 
@@ -158,3 +162,39 @@ def fleet_site() -> Callable[[str, str], tuple[Path, int]]:
         return sites[label]
 
     return lookup
+
+
+@dataclass
+class StuckgrowCore:
+    """A gcore core of the fleet's stuckgrow program and what goinspect read live just before it."""
+
+    exe: Path
+    core: Path
+    truth: dict[str, Any]
+    live: dict[str, dict[str, Any]]  # "maps", "slices", "check": goinspect ... --runtime --json of the live process
+
+
+@pytest.fixture(scope="session")
+def stuckgrow_core(fleet_service, fleet_exe, go_version: str, tmp_path_factory) -> Iterator[StuckgrowCore]:
+    """One core per Go version for every core test: a Go core is ~1.3 GB, so it is made once and deleted after.
+
+    stuckgrow holds a classic grow stopped half-way (1.23) or a multi-table Swiss map (1.26).
+    gcore's zero pages are punched into holes, so copies of the core (the corruption tests) are cheap.
+    """
+    if os.geteuid() != 0 or shutil.which("gcore") is None:
+        pytest.skip("gcore and live reads need root (ptrace) and gdb's gcore")
+    from maps_truth import run_json  # the tests directory's own helpers
+
+    tmp = tmp_path_factory.mktemp(f"core-{go_version}")
+    with fleet_service("stuckgrow") as svc:
+        svc.advance(2)
+        truth = svc.truth()
+        live = {cmd: run_json(cmd, "--pid", str(svc.pid), "--runtime") for cmd in ("maps", "slices", "check")}
+        prefix = tmp / "core"
+        subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=120)
+        core = Path(f"{prefix}.{svc.pid}")
+        assert svc.truth()["maps"] == truth["maps"]  # gcore detached and left the program as it was
+    if shutil.which("fallocate"):
+        subprocess.run(["fallocate", "--dig-holes", str(core)], check=False, capture_output=True)
+    yield StuckgrowCore(fleet_exe("stuckgrow"), core, truth, live)
+    core.unlink(missing_ok=True)

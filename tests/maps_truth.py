@@ -14,11 +14,12 @@ import json
 import re
 from typing import Any
 
+from goinspect.commands.check import COMMAND as CHECK
 from goinspect.commands.map import COMMAND as MAP
 from goinspect.commands.maps import COMMAND as MAPS
 from goinspect.commands.slices import COMMAND as SLICES
 
-COMMANDS = {"maps": MAPS, "map": MAP, "slices": SLICES}
+COMMANDS = {"maps": MAPS, "map": MAP, "slices": SLICES, "check": CHECK}
 
 
 def run_json(command: str, *argv: str) -> dict[str, Any]:

@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,6 +30,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from goinspect.commands.check import COMMAND as CHECK
+from conftest import StuckgrowCore
 from maps_truth import run_json
 from pprof_raw import pprof_raw
 
@@ -173,31 +173,6 @@ def test_check_text_output_and_filter(fleet_service, go_version, capsys):
 # Cores: one clean core per Go version, and copies of it with one byte changed.
 
 
-@dataclass
-class CoreCase:
-    exe: Path
-    core: Path
-    truth: dict[str, Any]
-    live: dict[str, Any]  # goinspect check --json on the live process right before gcore
-
-
-@pytest.fixture(scope="session")
-def checked_core(fleet_service, fleet_exe, go_version, tmp_path_factory) -> Iterator[CoreCase]:
-    tmp = tmp_path_factory.mktemp(f"checkcore-{go_version}")
-    with fleet_service("stuckgrow") as svc:
-        svc.advance(2)
-        truth = svc.truth()
-        rc, live, _ = run_check("--pid", str(svc.pid), "--runtime")
-        assert rc == 0
-        prefix = tmp / "core"
-        subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=120)
-        core = Path(f"{prefix}.{svc.pid}")
-    if shutil.which("fallocate"):  # gcore writes ~1.2 GB of zero pages: punch them out (same bytes, ~6 MB on disk)
-        subprocess.run(["fallocate", "--dig-holes", str(core)], check=False, capture_output=True)
-    yield CoreCase(fleet_exe("stuckgrow"), core, truth, live)
-    core.unlink(missing_ok=True)
-
-
 def core_offset(core: Path, vaddr: int) -> int:
     """File offset of ``vaddr`` in a core, from its PT_LOAD program headers."""
     with open(core, "rb") as f:
@@ -232,18 +207,18 @@ def corrupted_copy(core: Path, vaddr: int, value: int) -> Iterator[Path]:
         copy.unlink(missing_ok=True)
 
 
-def test_clean_core_passes_every_check(checked_core):
-    rc, out, err = run_check("--core", str(checked_core.core), "--exe", str(checked_core.exe), "--runtime")
+def test_clean_core_passes_every_check(stuckgrow_core):
+    rc, out, err = run_check("--core", str(stuckgrow_core.core), "--exe", str(stuckgrow_core.exe), "--runtime")
     assert rc == 0 and err == ""
-    assert_checked(out, checked_core.truth)
-    assert out["checks"] == checked_core.live["checks"]  # the same figures as the live process
+    assert_checked(out, stuckgrow_core.truth)
+    assert out["checks"] == stuckgrow_core.live["check"]["checks"]  # the same figures as the live process
 
 
-def _stuck(case: CoreCase) -> dict[str, Any]:
+def _stuck(case: StuckgrowCore) -> dict[str, Any]:
     return case.truth["maps"]["main.stuck"]
 
 
-def _header_word0(case: CoreCase) -> int:
+def _header_word0(case: StuckgrowCore) -> int:
     """The map header's first word: hmap.count (runtime/map.go) or Map.used (internal/runtime/maps/map.go)."""
     t = _stuck(case)
     addr = int(t["addr"], 16)
@@ -252,7 +227,7 @@ def _header_word0(case: CoreCase) -> int:
     return addr
 
 
-def _old_buckets(case: CoreCase) -> tuple[int, int, np.ndarray]:
+def _old_buckets(case: StuckgrowCore) -> tuple[int, int, np.ndarray]:
     """(address, bucket size, [nold, size] rows) of the old bucket array of the stuck classic grow."""
     t = _stuck(case)
     size, addr, nold = t["type"]["bucket_size"], int(t["header"]["oldbuckets"], 16), t["walk"]["oldbuckets_count"]
@@ -263,19 +238,19 @@ def _unevacuated(rows: np.ndarray) -> np.ndarray:
     return ~((rows[:, 0] >= 2) & (rows[:, 0] <= 4))  # runtime/map.go: evacuatedX/Y/Empty = 2, 3, 4
 
 
-def where_tophash(case: CoreCase) -> tuple[int, int]:
+def where_tophash(case: StuckgrowCore) -> tuple[int, int]:
     """A live slot's tophash in an old bucket not yet evacuated, turned into emptyOne (a deleted slot)."""
     addr, size, rows = _old_buckets(case)
     b = int(np.flatnonzero(_unevacuated(rows) & (rows[:, 0] >= 5))[0])
     return addr + b * size, 1
 
 
-def where_count(case: CoreCase) -> tuple[int, int]:
+def where_count(case: StuckgrowCore) -> tuple[int, int]:
     addr = _header_word0(case)
     return addr, int(core_bytes(case.core, addr, 1)[0]) ^ 1
 
 
-def where_overflow(case: CoreCase) -> tuple[int, int]:
+def where_overflow(case: StuckgrowCore) -> tuple[int, int]:
     """Byte 4 of an unevacuated old bucket's overflow pointer (its last word): 0xc0 -> 0x80 leaves the heap."""
     addr, size, rows = _old_buckets(case)
     ovf = rows[:, size - 8:].copy().view("<u8")[:, 0]
@@ -284,7 +259,7 @@ def where_overflow(case: CoreCase) -> tuple[int, int]:
     return at, int(core_bytes(case.core, at, 1)[0]) ^ 0x40
 
 
-def _first_table(case: CoreCase) -> dict[str, Any]:
+def _first_table(case: StuckgrowCore) -> dict[str, Any]:
     t = max(_stuck(case)["tables"], key=lambda tb: tb["used"])
     # internal/runtime/maps/table.go: table{used uint16; capacity uint16; growthLeft uint16; ...}
     raw = core_bytes(case.core, int(t["addr"], 16), 6).view("<u2")
@@ -292,7 +267,7 @@ def _first_table(case: CoreCase) -> dict[str, Any]:
     return t
 
 
-def where_ctrl(case: CoreCase) -> tuple[int, int]:
+def where_ctrl(case: StuckgrowCore) -> tuple[int, int]:
     """A full slot's ctrl byte (top bit clear) in a table's group array, made ctrlEmpty (0x80)."""
     t = _first_table(case)
     gsize, ngroups = _stuck(case)["type"]["group_size"], t["groups"]["lengthMask"] + 1
@@ -302,13 +277,13 @@ def where_ctrl(case: CoreCase) -> tuple[int, int]:
     return data + g * gsize + slot, 0x80
 
 
-def where_growth_left(case: CoreCase) -> tuple[int, int]:
+def where_growth_left(case: StuckgrowCore) -> tuple[int, int]:
     t = _first_table(case)
     at = int(t["addr"], 16) + 4
     return at, int(core_bytes(case.core, at, 1)[0]) ^ 1
 
 
-def where_span_elemsize(case: CoreCase) -> tuple[int, int]:
+def where_span_elemsize(case: StuckgrowCore) -> tuple[int, int]:
     """``mspan.elemsize`` of the span goinspect says owns the bucket array (classic) or a group array (Swiss),
     8 bytes bigger. The field is found by its value in the mspan: the one word equal to that elemsize."""
     m = run_json("maps", "--core", str(case.core), "--exe", str(case.exe), "--filter", r"^main\.stuck$")["maps"][0]
@@ -336,13 +311,13 @@ CORRUPTIONS = [
 
 @pytest.mark.parametrize("what,impl,where,must_fail,may_fail", CORRUPTIONS,
                          ids=[f"{impl}-{what}" for what, impl, *_ in CORRUPTIONS])
-def test_single_corrupted_byte_is_caught_by_name(checked_core, what, impl, where, must_fail, may_fail):
-    if checked_core.truth["impl"] != impl:
-        pytest.skip(f"this Go version has {checked_core.truth['impl']} maps")
-    vaddr, value = where(checked_core)
-    with corrupted_copy(checked_core.core, vaddr, value) as copy:
-        rc, out, err = run_check("--core", str(copy), "--exe", str(checked_core.exe), "--runtime")
-        text_rc, text = run_check_text("--core", str(copy), "--exe", str(checked_core.exe), "--runtime")
+def test_single_corrupted_byte_is_caught_by_name(stuckgrow_core, what, impl, where, must_fail, may_fail):
+    if stuckgrow_core.truth["impl"] != impl:
+        pytest.skip(f"this Go version has {stuckgrow_core.truth['impl']} maps")
+    vaddr, value = where(stuckgrow_core)
+    with corrupted_copy(stuckgrow_core.core, vaddr, value) as copy:
+        rc, out, err = run_check("--core", str(copy), "--exe", str(stuckgrow_core.exe), "--runtime")
+        text_rc, text = run_check_text("--core", str(copy), "--exe", str(stuckgrow_core.exe), "--runtime")
     assert text_rc == 1 and f"FAIL {must_fail}  map main.stuck: " in text
     failed = {(r["structure"], r["name"]) for r in out["checks"] if not r["passed"]}
     assert rc == 1 and not out["passed"]
@@ -350,5 +325,5 @@ def test_single_corrupted_byte_is_caught_by_name(checked_core, what, impl, where
     assert failed <= {("main.stuck", n) for n in {must_fail} | may_fail}, failed
     assert f"{must_fail} (main.stuck)" in err and err.count("\n") == 1
     # Everything else still reads and checks as in the clean core.
-    clean = {(r["structure"], r["name"]) for r in checked_core.live["checks"]}
+    clean = {(r["structure"], r["name"]) for r in stuckgrow_core.live["check"]["checks"]}
     assert {(r["structure"], r["name"]) for r in out["checks"]} - failed <= clean

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 
+from conftest import StuckgrowCore
 from maps_truth import assert_map_matches, by_name, run_json
 
 pytestmark = [
@@ -26,50 +23,25 @@ pytestmark = [
 ]
 
 
-@dataclass
-class CoreCase:
-    exe: Path
-    core: Path
-    truth: dict[str, Any]
-    live_maps: dict[str, Any]
-    live_slices: dict[str, Any]
-
-
-@pytest.fixture(scope="session")
-def stuck_core(fleet_service, fleet_exe, go_version, tmp_path_factory) -> CoreCase:
-    tmp = tmp_path_factory.mktemp(f"core-{go_version}")
-    with fleet_service("stuckgrow") as svc:
-        svc.advance(2)
-        truth = svc.truth()
-        live_maps = run_json("maps", "--pid", str(svc.pid), "--runtime")
-        live_slices = run_json("slices", "--pid", str(svc.pid), "--runtime")
-        prefix = tmp / "core"
-        subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=120)
-        core = Path(f"{prefix}.{svc.pid}")
-        assert svc.truth()["maps"] == truth["maps"]  # gcore detached and left the program as it was
-    yield CoreCase(fleet_exe("stuckgrow"), core, truth, live_maps, live_slices)
-    core.unlink(missing_ok=True)
-
-
-def _core_args(case: CoreCase) -> tuple[str, ...]:
+def _core_args(case: StuckgrowCore) -> tuple[str, ...]:
     return ("--core", str(case.core), "--exe", str(case.exe))
 
 
-def test_core_maps_equal_truth(stuck_core):
-    out = run_json("maps", *_core_args(stuck_core), "--filter", r"^main\.")
+def test_core_maps_equal_truth(stuckgrow_core):
+    out = run_json("maps", *_core_args(stuckgrow_core), "--filter", r"^main\.")
     ours = by_name(out["maps"])
-    assert set(ours) == set(stuck_core.truth["maps"])
-    for name, t in stuck_core.truth["maps"].items():
+    assert set(ours) == set(stuckgrow_core.truth["maps"])
+    for name, t in stuckgrow_core.truth["maps"].items():
         assert_map_matches(ours[name], t)
     assert out["pause_seconds"] is None  # nothing to pause in a core
 
 
-def test_core_equals_live_for_every_map_and_slice(stuck_core):
+def test_core_equals_live_for_every_map_and_slice(stuckgrow_core):
     """Every map and slice the live read found (runtime and stdlib included) reads the same from the core."""
-    maps = run_json("maps", *_core_args(stuck_core), "--runtime")
-    slices = run_json("slices", *_core_args(stuck_core), "--runtime")
-    live_m, core_m = by_name(stuck_core.live_maps["maps"]), by_name(maps["maps"])
-    live_s, core_s = by_name(stuck_core.live_slices["slices"]), by_name(slices["slices"])
+    maps = run_json("maps", *_core_args(stuckgrow_core), "--runtime")
+    slices = run_json("slices", *_core_args(stuckgrow_core), "--runtime")
+    live_m, core_m = by_name(stuckgrow_core.live["maps"]["maps"]), by_name(maps["maps"])
+    live_s, core_s = by_name(stuckgrow_core.live["slices"]["slices"]), by_name(slices["slices"])
     assert set(core_m) == set(live_m) and len(core_m) > 10
     assert set(core_s) == set(live_s) and len(core_s) > 10
     for name, m in live_m.items():
@@ -79,9 +51,9 @@ def test_core_equals_live_for_every_map_and_slice(stuck_core):
     assert any(s["alloc_size_bytes"] for s in core_s.values())  # heap allocations found through the core's spans
 
 
-def test_core_map_detail_and_entries(stuck_core):
-    inserted = stuck_core.truth["extra"]["inserted"]
-    m = run_json("map", "main.stuck", *_core_args(stuck_core), "--entries", str(10**6))["maps"][0]
+def test_core_map_detail_and_entries(stuckgrow_core):
+    inserted = stuckgrow_core.truth["extra"]["inserted"]
+    m = run_json("map", "main.stuck", *_core_args(stuckgrow_core), "--entries", str(10**6))["maps"][0]
     assert len(m["entries"]) == inserted
     assert all(e["elem"] == 3 * e["key"] for e in m["entries"])
     if m["impl"] == "hmap":
