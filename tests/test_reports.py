@@ -241,3 +241,37 @@ def test_trend_polling_needs_one_url():
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("goinspect: error: --samples polls one http(s) URL")
     assert "Traceback" not in done.stderr
+
+
+def test_list_on_a_terminal_is_highlighted(fleet_service, tmp_path):
+    """On a terminal the source is coloured by pygments (ANSI escapes); NO_COLOR turns that off."""
+    import os
+    import pty
+
+    with fleet_service("lru", memprofilerate=1) as svc:
+        svc.advance(2)
+        path = tmp_path / "lru.pb.gz"
+        path.write_bytes(svc.heap_profile())
+
+    def on_pty(env: dict[str, str]) -> str:
+        main, sub = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-m", "goinspect", "profile", "list", r"main\.get", str(path)],
+                                stdout=sub, stderr=subprocess.PIPE, env={**os.environ, **env})
+        os.close(sub)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the pty closes (EIO) when the child exits
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(main)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+        return b"".join(chunks).decode(errors="replace")
+
+    coloured = on_pty({})
+    assert "\x1b[" in coloured and "value_make" in coloured
+    plain = on_pty({"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "site: value_make" in plain

@@ -287,7 +287,7 @@ def _swiss(v: GoVersion, k: gotypes.GoType, e: gotypes.GoType, hint: int, entrie
                             f"(dirLen {1 << est.expected_global_depth} or {1 << est.max_global_depth}); splits follow the hashes")
     text.append(f"next grow: {nxt}" + ("; Go 1.25+ first prunes tombstones if >= 10% of the table"
                                        if swissmap.prunes_tombstones(v) else ""))
-    text.append(f"tombstones per table = capacity*7/8 - used - growthLeft")
+    text.append("tombstones per table = capacity*7/8 - used - growthLeft")
     text.append(f"memory: entries {_b(mem.payload)}, a map rebuilt from them {_b(mem.rebuilt)}, this one holds "
                 f"{_b(mem.held)}" + (f" ({_b(mem.reclaimable)} reclaimable by rebuilding)" if mem.reclaimable else ""))
     out["text"] = text

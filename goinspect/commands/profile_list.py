@@ -9,6 +9,7 @@ syntax-highlighted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
