@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from goinspect.model.sizeclasses import MAX_ALLOC, PTR_SIZE, for_version
 from goinspect.model.version import GoVersion
+from goinspect.model.mapmemory import MapMemory
 
 # internal/abi/map.go (runtime/map.go bucketCnt before 1.22): 8 slots per bucket.
 BUCKET_COUNT = 8
@@ -381,20 +382,6 @@ def _nth(n: int) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Memory: what the live entries need vs what the map holds.
-
-@dataclass(frozen=True, slots=True)
-class MapMemory:
-    """Bytes of a map: ``payload`` (count * (key + elem)), ``rebuilt`` (a map freshly built from
-    the live entries: ``make(map, count)`` then the inserts), ``held`` (what it holds now)."""
-
-    payload: int
-    rebuilt: int
-    held: int
-
-    @property
-    def reclaimable(self) -> int:
-        return max(0, self.held - self.rebuilt)
-
 
 def memory(count: int, b: int, bt: BucketType, overflow: int = 0, growing: bool = False, same_size: bool = False,
            version: str | GoVersion | None = None) -> MapMemory:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from goinspect.model.sizeclasses import MAX_ALLOC, PTR_SIZE, for_version
 from goinspect.model.version import GoVersion
+from goinspect.model.mapmemory import MapMemory
 
 # internal/abi/map_swiss.go (1.24/1.25), internal/abi/map.go (1.26+): MapGroupSlots = 8.
 GROUP_SLOTS = 8
@@ -298,20 +299,6 @@ def directory_estimate(n: int) -> DirectoryEstimate:
 
 # ---------------------------------------------------------------------------------------------
 # Memory: what the live entries need vs what the map holds.
-
-@dataclass(frozen=True, slots=True)
-class MapMemory:
-    """Bytes of a map: ``payload`` (used * (key + elem)), ``rebuilt`` (``make(map, used)`` of the
-    live entries: header, directory, tables, groups), ``held`` (what it holds now)."""
-
-    payload: int
-    rebuilt: int
-    held: int
-
-    @property
-    def reclaimable(self) -> int:
-        return max(0, self.held - self.rebuilt)
-
 
 def made_bytes(hint: int, gt: GroupType, version: str | GoVersion | None = None) -> int:
     """Bytes ``make(map[K]V, hint)`` allocates (header included; a small map's group comes with the first insert)."""
