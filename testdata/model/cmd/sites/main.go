@@ -1,15 +1,21 @@
 // Command sites allocates at lines whose kind is known, marked "// kind: K", and writes
-// its heap profile (MemProfileRate=1) in both forms: proto to argv[1], ?debug=1 text to argv[2].
-// goinspect's attribution must label each marked line with K.
+// its heap profile (MemProfileRate=1, or $SITES_MEMPROFILERATE) in both forms: proto to argv[1],
+// ?debug=1 text to argv[2]. goinspect's attribution must label each marked line with K.
 package main
 
 import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 )
 
-func init() { runtime.MemProfileRate = 1 }
+func init() {
+	runtime.MemProfileRate = 1
+	if rate, err := strconv.Atoi(os.Getenv("SITES_MEMPROFILERATE")); err == nil {
+		runtime.MemProfileRate = rate
+	}
+}
 
 type record struct {
 	id   int64
