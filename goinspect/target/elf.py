@@ -52,17 +52,22 @@ class CoreInfo:
     actual_size: int = 0
 
 
+def _open(path: Path, what: str):
+    """``path`` opened for reading; InputError naming ``what`` it is when that fails."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist.") from None
+    except PermissionError:
+        raise InputError(f"permission denied reading {what} {path}.") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror}.") from None
+
+
 def read_exe(path: Path) -> ExeInfo:
     """Identify an executable; InputError (one sentence) if it is not a readable ELF file."""
     path = Path(path)
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"executable {path} does not exist.") from None
-    except PermissionError:
-        raise InputError(f"permission denied reading executable {path}.") from None
-    except OSError as exc:
-        raise InputError(f"cannot read executable {path}: {exc.strerror}.") from None
+    fh = _open(path, "executable")
     with fh:
         try:
             elf = ELFFile(fh)
@@ -123,14 +128,7 @@ def data_symbols(path: Path) -> list[tuple[str, int]]:
 def read_core(path: Path) -> CoreInfo:
     """A core's PT_LOAD segments and NT_FILE mappings; InputError if it is not a core or is truncated."""
     path = Path(path)
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"core file {path} does not exist.") from None
-    except PermissionError:
-        raise InputError(f"permission denied reading core file {path}.") from None
-    except OSError as exc:
-        raise InputError(f"cannot read core file {path}: {exc.strerror}.") from None
+    fh = _open(path, "core file")
     with fh:
         actual = os.fstat(fh.fileno()).st_size
         try:
