@@ -46,6 +46,9 @@ func step(phase int) {
 func main() {
 	fleetkit.Map("main.inflight", &inflight)
 	fleetkit.Slice("main.batch", &batch)
+	fleetkit.Expect("main.inflight", "churn", "perStep requests admitted and retired every step; len stays window")
+	fleetkit.Expect("main.batch", "churn", "reused slice whose elements are all fresh requests every step; len and cap stay")
+	fleetkit.ExpectFrom(2)
 	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Extra("window", func() any { return window })
 	fleetkit.Extra("payload_size", func() any { return payloadSize })

@@ -48,6 +48,9 @@ func step(phase int) {
 func main() {
 	fleetkit.Map("main.cache", &cache)
 	fleetkit.Map("main.rebuilt", &rebuilt)
+	fleetkit.Expect("main.cache", "retained-capacity", "emptied by delete after holding fillN entries: its buckets/tables stay")
+	fleetkit.Expect("main.rebuilt", "healthy", "replaced by a fresh map after the same fill; nothing written after")
+	fleetkit.ExpectFrom(2)
 	fleetkit.Extra("fill_n", func() any { return fillN })
 	fleetkit.Run(step)
 }

@@ -33,6 +33,7 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Map("main.sessions", &sessions)
+	fleetkit.Expect("main.sessions", "leak", "every step adds perStep sessions and none is ever deleted")
 	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Run(step)
 }

@@ -61,6 +61,9 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Map("main.index", &index)
+	fleetkit.Expect("main.index", "churn", "bounded at capacity: misses insert fresh values and evict the least recently used")
+	// Enough of each step's opsPerStep lookups miss that the cache is full by phase 2 and stays full.
+	fleetkit.ExpectFrom(3)
 	fleetkit.Extra("capacity", func() any { return capacity })
 	fleetkit.Extra("list_len", func() any { return order.Len() })
 	fleetkit.Extra("hits", func() any { return hits })

@@ -50,6 +50,7 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Slice("main.kept", &kept)
+	fleetkit.Expect("main.kept", "leak", "every step appends perStep/2 new buffers and never drops one")
 	fleetkit.Extra("allocations", func() any { return counter })
 	fleetkit.Extra("depth", func() any { return depth })
 	fleetkit.Run(step)

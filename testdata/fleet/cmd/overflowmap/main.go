@@ -44,6 +44,8 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Map("main.table", &table)
+	fleetkit.Expect("main.table", "churn", "every step retires the oldest churnN keys and admits churnN new values; len stays fillN")
+	fleetkit.ExpectFrom(1)
 	fleetkit.Extra("fill_n", func() any { return fillN })
 	fleetkit.Extra("churn_n", func() any { return churnN })
 	fleetkit.Run(step)

@@ -37,6 +37,8 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Map("main.counters", &counters)
+	fleetkit.Expect("main.counters", "healthy", "filled once; later steps only update existing counters in place")
+	fleetkit.ExpectFrom(1)
 	fleetkit.Extra("fill_n", func() any { return fillN })
 	fleetkit.Run(step)
 }

@@ -36,6 +36,9 @@ func step(phase int) {
 func main() {
 	fleetkit.Slice("main.tail", &tail)
 	fleetkit.Slice("main.copied", &copied)
+	fleetkit.Expect("main.tail", "slice-pinning", "a 16-element tail of a 64 MiB array keeps the whole array alive")
+	fleetkit.Expect("main.copied", "healthy", "the same 16 elements copied out: its own 128-byte array, same len every step")
+	fleetkit.ExpectFrom(1)
 	fleetkit.Extra("big_bytes", func() any { return bigLen * 8 })
 	fleetkit.Run(step)
 }

@@ -40,6 +40,12 @@ func step(phase int) {
 
 func main() {
 	fleetkit.Map("main.stuck", &stuck)
+	if fleetkit.Impl() == "classic" {
+		fleetkit.Expect("main.stuck", "growing", "writes stopped the moment a grow began: oldbuckets stay, nevacuate never moves")
+	} else {
+		fleetkit.Expect("main.stuck", "healthy", "Swiss tables grow in one step: the same inserts leave nothing half-done; reads only after")
+	}
+	fleetkit.ExpectFrom(1)
 	fleetkit.Extra("inserted", func() any { return inserted })
 	fleetkit.Extra("growing", func() any { return fleetkit.Growing(stuck) })
 	fleetkit.Run(step)

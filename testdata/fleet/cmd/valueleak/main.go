@@ -40,6 +40,9 @@ func step(phase int) {
 func main() {
 	fleetkit.Map("main.tenants", &tenants)
 	fleetkit.Slice("main.names", &names)
+	fleetkit.Expect("main.tenants", "leak", "len stays nTenants but every step appends a chunk to every value")
+	fleetkit.Expect("main.names", "healthy", "the tenant names, filled once in init")
+	fleetkit.Expect("main.chunk", "healthy", "one scratch buffer, refilled in place every step")
 	fleetkit.Extra("chunk_size", func() any { return chunkSize })
 	fleetkit.Extra("value_len_total", func() any {
 		n := 0

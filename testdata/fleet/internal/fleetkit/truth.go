@@ -17,6 +17,10 @@ type Truth struct {
 	Slices    map[string]SliceTruth `json:"slices"`
 	Extra     map[string]any        `json:"extra"`
 	MemStats  MemStatsTruth         `json:"memstats"`
+	// What goinspect must conclude (fleetkit.Expect): verdict and reason by name, from phase ExpectFrom on.
+	Expect        map[string]string `json:"expect"`
+	ExpectReasons map[string]string `json:"expect_reasons"`
+	ExpectFrom    int               `json:"expect_from_phase"`
 }
 
 // MapTruth is one map global: len from the language, the rest read through unsafe.
@@ -120,6 +124,7 @@ func collect() Truth {
 	for _, name := range sortedKeys(extras) {
 		t.Extra[name] = extras[name]()
 	}
+	t.Expect, t.ExpectReasons, t.ExpectFrom = expected()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	t.MemStats = MemStatsTruth{ms.HeapAlloc, ms.HeapInuse, ms.HeapObjects, ms.TotalAlloc, ms.Mallocs, ms.NumGC}

@@ -1,0 +1,70 @@
+package fleetkit
+
+import (
+	"fmt"
+	"sort"
+)
+
+// verdicts is goinspect's verdict vocabulary (goinspect/analysis/verdicts.py).
+var verdicts = []string{"leak", "retained-capacity", "growing", "slice-pinning", "churn", "healthy", "undetermined"}
+
+// expectation is the verdict a map or slice must get, and why, in one line.
+type expectation struct {
+	verdict string
+	reason  string
+}
+
+var (
+	expectations = map[string]expectation{}
+	expectFrom   int
+)
+
+// Expect declares the verdict goinspect must give the map or slice called
+// name (its qualified Go name, as goinspect reports it: "main.sessions"),
+// with a one-line reason. The ground truth lives in the program, next to the
+// code that makes it true; /truth serves it as "expect" and "expect_reasons".
+// Call it from main before Run. An unknown verdict panics: a typo must not
+// turn into an expectation nothing can meet.
+func Expect(name, verdict, reason string) {
+	for _, v := range verdicts {
+		if v == verdict {
+			if _, dup := expectations[name]; dup {
+				panic(fmt.Sprintf("fleetkit: %s expected twice", name))
+			}
+			expectations[name] = expectation{verdict, reason}
+			return
+		}
+	}
+	panic(fmt.Sprintf("fleetkit: %q is not a verdict (one of %v)", verdict, verdicts))
+}
+
+// ExpectFrom says from which phase on the expectations hold: a test runs at
+// least that many steps before it samples (an LRU must fill up before it is
+// bounded, a map must be emptied before its capacity is retained). Between
+// samples a test may run more steps: every expectation holds at every phase
+// from this one on.
+func ExpectFrom(phase int) { expectFrom = phase }
+
+// expected is the /truth view of the expectations: verdicts and reasons by
+// name, and the first phase at which they hold.
+func expected() (map[string]string, map[string]string, int) {
+	names := make([]string, 0, len(expectations))
+	for n := range expectations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	byName, reasons := map[string]string{}, map[string]string{}
+	for _, n := range names {
+		byName[n], reasons[n] = expectations[n].verdict, expectations[n].reason
+	}
+	return byName, reasons, expectFrom
+}
+
+// The harness's own maps and slices are registries filled before Run and only
+// read afterwards: they hold still in every program.
+func init() {
+	const pkg = "goinspect.test/fleet/internal/fleetkit."
+	for _, n := range []string{"mapReaders", "sliceReaders", "extras", "expectations", "verdicts"} {
+		expectations[pkg+n] = expectation{"healthy", "harness registry: filled before Run, only read after"}
+	}
+}
