@@ -29,6 +29,7 @@ COMMAND_MODULES: list[tuple[str | None, str]] = [
     (None, "slices"),
     (None, "check"),
     (None, "model"),
+    (None, "ci"),
     (None, "demo"),
 ]
 

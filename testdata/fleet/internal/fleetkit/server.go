@@ -30,8 +30,14 @@ var (
 
 // Run serves the program until it is told to stop. step(k) runs phase k
 // (1-based) synchronously inside /advance; it must be deterministic.
+// It listens on a free loopback port, or on $FLEET_ADDR (host:port) when set,
+// for tools that must know the URL before the program starts.
 func Run(step func(phase int)) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := os.Getenv("FLEET_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fleetkit: listen:", err)
 		os.Exit(2)

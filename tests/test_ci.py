@@ -1,0 +1,317 @@
+"""goinspect ci: real fleet programs started, loaded, snapshotted and judged; JUnit checked; nothing left behind.
+
+The leak/healthy outcomes come from the programs themselves: each fleet
+program declares in its source the verdict its maps must get (/truth
+"expect"), and leakmap's map grows by the load we send (its /truth len). The
+JUnit file is parsed with xml.etree and checked against the rules of the
+common JUnit schema (Jenkins' junit-10.xsd, what GitHub/GitLab report
+actions read): element nesting, required attributes, the time format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from goinspect.render.junit import go_package, render_junit
+from goinspect.run.load import spread
+from goinspect.run.program import Program, Readiness
+
+READY = r"LISTEN (?P<addr>\S+)"
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+needs_ptrace = pytest.mark.skipif(os.geteuid() != 0, reason="live reads need ptrace rights (root here)")
+
+
+def goinspect(*argv: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, as CI runs it."""
+    return subprocess.run([sys.executable, "-m", "goinspect", *argv], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def started_pid(stderr: str) -> int:
+    m = re.search(r"started \S+ \(pid (\d+)\)", stderr)
+    assert m, stderr
+    return int(m.group(1))
+
+
+def gone(pid: int) -> bool:
+    """True when no process ``pid`` exists (a zombie would still count as left behind)."""
+    return not Path(f"/proc/{pid}").exists()
+
+
+def running_copies(exe: Path) -> list[int]:
+    """Pids of processes running ``exe`` (by /proc/PID/exe), to prove a run left none behind."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if os.readlink(d / "exe") == str(exe):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def script(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+# -- JUnit schema rules (junit-10.xsd) ------------------------------------------------------------
+
+_CHILDREN = {"testsuites": {"testsuite"},
+             "testsuite": {"testsuite", "properties", "testcase", "system-out", "system-err"},
+             "properties": {"property"}, "property": set(),
+             "testcase": {"skipped", "error", "failure", "system-out", "system-err"},
+             "failure": set(), "skipped": set(), "error": set(), "system-out": set(), "system-err": set()}
+_REQUIRED = {"testsuite": {"name", "tests", "failures", "errors"}, "testcase": {"name"},
+             "property": {"name", "value"}}
+_TIME = re.compile(r"(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]{0,3})?")
+
+
+def check_junit_schema(root: ET.Element) -> None:
+    assert root.tag == "testsuites"
+    for el in root.iter():
+        assert el.tag in _CHILDREN, el.tag
+        assert {c.tag for c in el} <= _CHILDREN[el.tag], (el.tag, [c.tag for c in el])
+        assert _REQUIRED.get(el.tag, set()) <= set(el.attrib), (el.tag, el.attrib)
+        if el.tag in ("testsuites", "testsuite") and "time" in el.attrib:
+            assert _TIME.fullmatch(el.attrib["time"]), el.attrib["time"]
+    for suite in root.iter("testsuite"):
+        cases = suite.findall("testcase")
+        assert int(suite.attrib["tests"]) == len(cases)
+        assert int(suite.attrib["failures"]) == sum(1 for c in cases if c.find("failure") is not None)
+    assert int(root.attrib["tests"]) == sum(int(s.attrib["tests"]) for s in root.iter("testsuite"))
+    assert int(root.attrib["failures"]) == sum(int(s.attrib["failures"]) for s in root.iter("testsuite"))
+
+
+def cases(root: ET.Element) -> dict[str, ET.Element]:
+    return {c.attrib["name"]: c for c in root.iter("testcase")}
+
+
+# -- pure ---------------------------------------------------------------------------------------
+
+def test_spread_sends_every_request_once():
+    for total in (0, 1, 5, 7, 100):
+        for parts in (1, 2, 3, 8):
+            shares = spread(total, parts)
+            assert sum(shares) == total and len(shares) == parts and max(shares) - min(shares) <= 1
+
+
+def test_go_package():
+    assert go_package("main.sessions") == "main"
+    assert go_package("example.com/app/cache.entries") == "example.com/app/cache"
+    assert go_package("github.com/x/y.v2/z.Func.local#7") == "github.com/x/y.v2/z"
+
+
+def test_junit_from_a_report_document():
+    """Counts, classnames, the failure's message/text and the figures, from a report in the analyze JSON shape."""
+    ev = [{"source": "snapshots", "text": "count grew 1000 -> 3000 over 3 samples", "figures": {}}]
+    report = {
+        "target": {"go_version": "go1.26.6", "map_impl": "swiss", "exe": "/x/leak", "pid": 42, "samples": 3},
+        "maps": [{"name": "main.sessions", "root": "global", "addr": "0xc000", "type": "map[int]*s", "count": 3000,
+                  "verdict": "leak", "confidence": "high", "evidence": ev, "retained_bytes": 300000,
+                  "freed_bytes": 300000, "path": ["main.sessions"], "fix": "bound the map", "needs": None,
+                  "series": {"t": [0, 1, 2], "count": [1000, 2000, 3000]}},
+                 {"name": "example.com/a/b.idx", "root": "global", "addr": "0xc100", "count": 9,
+                  "verdict": "healthy", "confidence": "medium", "evidence": [], "path": [], "fix": ""}],
+        "slices": [{"name": "main.pin", "root": "global", "len": 1, "cap": 1, "verdict": "slice-pinning",
+                    "confidence": "high", "evidence": [], "fix": "slices.Clone it"}],
+    }
+    root = ET.fromstring(render_junit(report, {"leak"}, seconds=12.3456, properties={"requests": 30}))
+    check_junit_schema(root)
+    assert (root.attrib["tests"], root.attrib["failures"], root.attrib["time"]) == ("3", "1", "12.346")
+    c = cases(root)
+    assert c["main.sessions"].attrib["classname"] == "main"
+    assert c["example.com/a/b.idx"].attrib["classname"] == "example.com/a/b"
+    failure = c["main.sessions"].find("failure")
+    assert failure.attrib["type"] == "leak" and "count grew 1000 -> 3000" in failure.attrib["message"]
+    assert "Fix: bound the map" in failure.text and "Kept alive by: main.sessions" in failure.text
+    assert "series.count: 1000 2000 3000" in c["main.sessions"].find("system-out").text
+    assert c["main.pin"].find("failure") is None  # slice-pinning is not in fail_on here
+    props = {p.attrib["name"]: p.attrib["value"] for p in root.find("testsuite/properties")}
+    assert props["go_version"] == "go1.26.6" and props["requests"] == "30" and props["fail_on"] == "leak"
+    both = ET.fromstring(render_junit(report, {"leak", "slice-pinning"}, seconds=1))
+    assert both.attrib["failures"] == "2" and cases(both)["main.pin"].find("failure") is not None
+
+
+# -- the program runner, on real programs ------------------------------------------------------------
+
+def test_program_ready_line_groups_and_kill(fleet_exe):
+    exe = fleet_exe("leakmap")
+    with Program(exe, readiness=Readiness(re.compile(READY), "http://{addr}/truth", 30)) as prog:
+        groups = prog.wait_ready()
+        pid = prog.pid
+        truth = _OPENER.open(f"http://{groups['addr']}/advance?steps=2", timeout=30).read()
+        assert b'"main.sessions"' in truth and os.getpgid(pid) == pid  # its own process group
+    assert gone(pid)
+
+
+def test_program_group_is_killed_with_its_children(tmp_path):
+    """A program that forks helpers (here a shell and its `sleep`): the whole group goes."""
+    prog_path = script(tmp_path, "forks.sh", "sleep 300 &\necho \"CHILD $!\"\nwait\n")
+    with Program(prog_path, readiness=Readiness(re.compile(r"CHILD (?P<child>\d+)"), None, 10)) as prog:
+        child = int(prog.wait_ready()["child"])
+        leader = prog.pid
+        assert not gone(child)
+    deadline = time.monotonic() + 5  # the orphaned sleep is reaped by init, not by us
+    while not gone(child) and time.monotonic() < deadline:
+        if Path(f"/proc/{child}/stat").read_text().split(") ")[1].startswith("Z"):
+            break  # killed; a zombie waiting for a reaper that is not ours
+        time.sleep(0.05)
+    assert gone(leader)
+    assert gone(child) or Path(f"/proc/{child}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+# -- bad input through the CLI: one line, non-zero, nothing left behind ------------------------------
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("goinspect: error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("argv, code, fragment", [
+    (["--exe", "/nonexistent/prog"], 3, "no such file"),
+    (["--exe", "{tmp}/plain.txt"], 3, "not executable"),
+    (["--exe", "{tmp}/text.bin"], 3, "not a program this machine can run"),
+    (["--exe", "{tmp}"], 3, "is a directory"),
+    (["--exe", "/bin/true", "--pid", "1"], 2, "exactly one program"),
+    (["--exe", "/bin/true", "--fail-on", "leak,leaky"], 2, "--fail-on takes verdicts"),
+    (["--exe", "/bin/true", "--load", "http://{addr}/x", "--requests", "3"], 2, "does not capture"),
+    (["--exe", "/bin/true", "--load", "ftp://host/x", "--requests", "3"], 2, "http:// or https://"),
+    (["--exe", "/bin/true", "--ready-line", "(unclosed"], 2, "not a valid regular expression"),
+    (["--exe", "/bin/true", "--env", "NOEQUALS"], 2, "K=V"),
+    (["--exe", "/bin/true", "--args", "'unbalanced"], 2, "shell-quoted"),
+    (["--exe", "/bin/true", "--junit", "/nonexistent/dir/x.xml"], 3, "directory does not exist"),
+    (["--pid", "999999999"], 3, "no process"),
+])
+def test_bad_arguments(argv, code, fragment, tmp_path):
+    (tmp_path / "plain.txt").write_text("not a program\n")
+    (tmp_path / "text.bin").write_text("not a program either\n")
+    (tmp_path / "text.bin").chmod(0o755)
+    proc = goinspect("ci", *(a.replace("{tmp}", str(tmp_path)) for a in argv), timeout=60)
+    assert proc.returncode == code, proc.stderr
+    assert fragment in _one_error_line(proc)
+
+
+def test_program_exits_before_ready(fleet_exe):
+    """The fleet program cannot listen on an impossible FLEET_ADDR and exits 2: its own error is quoted."""
+    exe = fleet_exe("leakmap")
+    proc = goinspect("ci", "--exe", str(exe), "--env", "FLEET_ADDR=256.1.1.1:1", "--ready-line", READY,
+                     "--load", "http://{addr}/advance", "--requests", "3", timeout=60)
+    line = _one_error_line(proc)
+    assert proc.returncode == 5 and "exited with status 2 before it printed" in line and "listen" in line
+    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+
+
+def test_ready_timeout_kills_the_program(fleet_exe):
+    exe = fleet_exe("lru")
+    t0 = time.monotonic()
+    proc = goinspect("ci", "--exe", str(exe), "--ready-line", "NEVER PRINTED", "--ready-timeout", "1.5", timeout=60)
+    assert proc.returncode == 5 and "within 1.5 s" in _one_error_line(proc)
+    assert time.monotonic() - t0 < 20
+    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+
+
+def test_ready_url_timeout_on_a_silent_port(fleet_exe):
+    """--ready-url on a port nobody listens on: the URL never answers, the program is killed."""
+    exe = fleet_exe("lru")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # a free port; the program listens elsewhere
+    proc = goinspect("ci", "--exe", str(exe), "--ready-url", f"http://127.0.0.1:{port}/",
+                     "--ready-timeout", "1", timeout=60)
+    assert proc.returncode == 5 and "did not answer within 1 s" in _one_error_line(proc)
+    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_kills_the_program(fleet_exe, sig):
+    """Ctrl-C (SIGINT) or a cancelled CI job (SIGTERM) while waiting: goinspect exits 130, the program is gone."""
+    exe = fleet_exe("lru")
+    proc = subprocess.Popen([sys.executable, "-m", "goinspect", "ci", "--exe", str(exe), "--ready-line", "NEVER",
+                             "--ready-timeout", "60"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stderr.readline()
+        pid = started_pid(line)
+        assert not gone(pid)
+        proc.send_signal(sig)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted" in rest, rest
+    assert gone(pid) and not running_copies(exe)
+
+
+# -- the whole run, both Go versions ----------------------------------------------------------------
+
+def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], ET.Element, float]:
+    junit = tmp_path / f"{exe.name}.xml"
+    t0 = time.monotonic()
+    proc = goinspect("ci", "--exe", str(exe), "--ready-line", READY, "--load", "http://{addr}/advance",
+                     "--samples", "3", "--interval", "0.2", "--junit", str(junit), *extra)
+    seconds = time.monotonic() - t0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+    root = ET.parse(junit).getroot()
+    check_junit_schema(root)
+    return proc, root, seconds
+
+
+@needs_ptrace
+def test_ci_fails_on_the_leaking_map(fleet_exe, tmp_path, go_version):
+    exe = fleet_exe("leakmap")
+    proc, root, seconds = _ci(exe, tmp_path, "--requests", "6")  # 2 steps (2000 sessions) before each sample
+    print(f"ci on leakmap (go{go_version}): {seconds:.1f} s")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    c = cases(root)
+    failure = c["main.sessions"].find("failure")
+    assert failure is not None and failure.attrib["type"] == "leak"
+    assert c["main.sessions"].attrib["classname"] == "main"
+    assert "FAIL" in proc.stdout and "main.sessions" in proc.stdout
+    # The load really reached the program: the snapshots saw the map grow by 2000 sessions per sample.
+    assert "series.count: 2000 4000 6000" in c["main.sessions"].find("system-out").text
+
+
+@needs_ptrace
+def test_ci_passes_a_bounded_lru(fleet_exe, tmp_path, go_version):
+    exe = fleet_exe("lru")
+    proc, root, seconds = _ci(exe, tmp_path, "--warmup", "4", "--requests", "6")
+    print(f"ci on lru (go{go_version}): {seconds:.1f} s")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    c = cases(root)
+    assert "main.index" in c and root.attrib["failures"] == "0"
+    assert all(case.find("failure") is None for case in c.values())
+    assert "PASS" in proc.stdout
+
+
+@needs_ptrace
+def test_ci_on_a_running_pid_leaves_it_running(fleet_service, tmp_path):
+    """--pid: the load and the snapshots as with --exe, but the process is somebody else's: it keeps running."""
+    with fleet_service("leakmap") as svc:
+        junit = tmp_path / "pid.xml"
+        proc = goinspect("ci", "--pid", str(svc.pid), "--load", f"{svc.base_url}/advance", "--requests", "3",
+                         "--samples", "3", "--interval", "0.2", "--junit", str(junit), "--json")
+        assert proc.returncode == 1, proc.stderr
+        ci = json.loads(proc.stdout)["ci"]
+        assert ci["failing"] == ["main.sessions"] and ci["load"]["per_sample"] == [1, 1, 1]
+        assert svc.alive and svc.truth()["maps"]["main.sessions"]["len"] == 3000  # 3 steps of 1000
+        root = ET.parse(junit).getroot()
+        check_junit_schema(root)
+        assert cases(root)["main.sessions"].find("failure") is not None
