@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from goinspect.render.html import VERDICTS, ordered_items, render_html, retained_tree
+from goinspect.render.html import VERDICTS, occupancy_cells, ordered_items, render_html, retained_tree
 from goinspect.render.svg import nice_ticks
 from goinspect.render.units import fmt_value
 
@@ -150,6 +150,7 @@ def test_page_structure_worst_first_with_every_part():
     assert len(page.all("table", **{"class": "sortable"})) == 1
     # Backticked code in fix/evidence text becomes <code>, nothing else does.
     assert "<code>slices.Clone</code>" in html and "<code>B=5</code>" in html
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", html)  # e.g. a CSS escape Python ate
     # Exactly one script: ours, allowed by hash in the CSP, which also forbids any fetch.
     assert len(page.scripts) == 1
     csp = page.all("meta", **{"http-equiv": "Content-Security-Policy"})[0]["content"]
@@ -184,7 +185,7 @@ def test_hostile_target_strings_stay_text():
     allowed = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "h4", "span", "dl",
                "dt", "dd", "div", "p", "a", "b", "code", "section", "table", "thead", "tbody", "tr", "th", "td", "ul",
                "ol", "li", "figure", "figcaption", "svg", "rect", "text", "line", "polyline", "circle", "title", "g",
-               "path", "footer", "script"}
+               "path", "footer", "script", "details", "summary"}
     assert {t for t, _ in page.tags} <= allowed
     # The hostile strings come back verbatim as text (and as the data-name attribute), never as tags.
     text = page.body_text
@@ -228,6 +229,35 @@ def test_many_samples_draw_lines_over_time_axis():
     # 4096 cells of one level share one path; the grid stays small.
     occ = re.search(r'<svg class="occ".*?</svg>', html, re.S).group(0)
     assert occ.count("<path") == 1 and occ.count("M") == 4096 and len(occ) < 120_000
+
+
+def test_occupancy_cells_both_layouts():
+    """Swiss tables of different sizes, classic buckets summed when downsampled, and no cells at all."""
+    swiss = _map("main.t", "healthy", [5], retained=1, impl="swiss")
+    swiss["occupancy"] = {"impl": "swiss", "cell": "table", "capacity": 1024 + 128, "used": 900, "tombstones": 40,
+                          "cells": [[890, 1024], [10, 128], [0, 128]]}
+    fr, tips, unit, slots = occupancy_cells(swiss["occupancy"])
+    assert fr == [890 / 1024, 10 / 128, 0.0] and unit == "table" and slots is None
+    assert tips == ["table 0: 890 of 1,024 slots live", "table 1: 10 of 128 slots live", "table 2: 0 of 128 slots live"]
+    classic = _map("main.c", "retained-capacity", [5], retained=1)
+    cells = [[8, 8]] * 3000 + [[0, 8]] * 3000 + [[3, 8]] * 2192
+    summed = [[sum(c[0] for c in cells[i:i + 2]), 16] for i in range(0, len(cells), 2)]
+    classic["occupancy"] = {"impl": "hmap", "cell": "bucket", "capacity": 8 * len(cells), "used": 3000 * 8 + 2192 * 3,
+                            "tombstones": 7, "buckets": len(cells), "overflow_buckets": 0, "cells": summed}
+    fr, tips, unit, slots = occupancy_cells(classic["occupancy"])
+    assert len(fr) == 4096 and tips is None and slots is None and fr[0] == 1.0 and fr[2000] == 0.0
+    bare = _map("main.b", "healthy", [5], retained=1)
+    bare["occupancy"] = {"impl": "hmap", "cell": "bucket", "capacity": 64, "used": 5, "tombstones": 0, "buckets": 8,
+                         "overflow_buckets": 0, "cells": []}
+    html = render_html(_report([swiss, classic, bare], [], 1))
+    page = Page(html)
+    text = page.body_text
+    assert "table 0: 890 of 1,024 slots live" in text  # per-table tooltips
+    assert "8,192 buckets + 0 overflow" in text and "4,096 cells, buckets summed where there were more" in text
+    assert "live share:" in text and "100%" in text
+    assert len(page.all("svg", **{"class": "occ"})) == 2 and len(page.all("svg", **{"class": "fill"})) == 1
+    occ = next(o for o in re.findall(r'<svg class="occ".*?</svg>', html, re.S) if "4096 buckets" in o)
+    assert occ.count("<path") == 3  # full, empty and 3-of-8 buckets: one path per shade
 
 
 def test_missing_values_break_the_line():
@@ -334,6 +364,7 @@ def check_rendered(page: Page, report: dict[str, Any], requests: list[str]) -> N
     for it in items:
         assert it.name in text and it.verdict in text
     assert len(page.all("svg", **{"class": "chart"})) == 2 * len(items)
+    assert page.all("html", **{"data-js": "ready"})  # our script ran: the CSP hash admits it
     assert requests == []
 
 

@@ -71,7 +71,7 @@ def render_html(report: dict[str, Any]) -> str:
         _summary(items),
         _retained_figure(items),
         '<section id="items"><h2>Maps and slices</h2>',
-        *(_item_section(it, sites, target) for it in items),
+        *(_item_section(it, sites) for it in items),
         "</section>",
         _unmatched_sites(sites, items),
         f'<footer>goinspect {esc(__version__)} · one self-contained file: it loads nothing from the network.</footer>',
@@ -306,20 +306,23 @@ def _retained_figure(items: list[Item]) -> str:
 
 # --- one map or slice ---------------------------------------------------------------------------
 
-def _item_section(it: Item, sites: dict[Any, dict[str, Any]], target: dict[str, Any]) -> str:
+def _item_section(it: Item, sites: dict[Any, dict[str, Any]]) -> str:
     d = it.data
     vc = _vclass(it.verdict)
     conf = d.get("confidence")
-    head = (f'<div class="ihead"><span class="badge {vc}" title="{esc(MEANING.get(it.verdict, ""))}">{esc(it.verdict)}</span>'
+    head = (f'<summary class="ihead"><span class="badge {vc}" title="{esc(MEANING.get(it.verdict, ""))}">{esc(it.verdict)}</span>'
             f'<h3><code>{esc(it.name)}</code></h3>'
-            + (f'<span class="conf conf-{esc(conf)}">{esc(conf)} confidence</span>' if conf else "") + "</div>")
+            + (f'<span class="conf conf-{esc(conf)}">{esc(conf)} confidence</span>' if conf else "")
+            + f'<span class="retains">retains {_bytes(d.get("retained_bytes"))}</span></summary>')
     addr = d.get("addr")
     addr_text = f"0x{addr:x}" if isinstance(addr, int) else (str(addr) if addr else "")
     sub = " · ".join(x for x in (f"<code>{esc(d.get('type') or '?')}</code>", it.kind,
                                  esc(d.get("root") or ""), esc(addr_text)) if x)
     meaning = f'<p class="meaning">{esc(MEANING.get(it.verdict, ""))}</p>' if it.verdict in MEANING else ""
+    # Healthy items start folded: at 3 a.m. the page is about the others.
+    fold = "" if it.verdict == "healthy" else " open"
     parts = [f'<section class="item {vc}" id="{it.anchor}" data-verdict="{esc(it.verdict)}" data-name="{esc(it.name)}">',
-             head, f'<div class="sub">{sub}</div>', meaning, _figures(it)]
+             f"<details{fold}>", head, f'<div class="sub">{sub}</div>', meaning, _figures(it)]
     if d.get("fix"):
         parts.append(f'<div class="fix"><span class="label">Fix</span> {_rich(d["fix"])}</div>')
     if d.get("needs"):
@@ -335,7 +338,7 @@ def _item_section(it: Item, sites: dict[Any, dict[str, Any]], target: dict[str, 
     if it.kind == "slice":
         parts.append(_slice_bar(d))
     parts.append(_item_sites(d.get("sites") or [], sites))
-    parts.append("</section>")
+    parts.append("</details></section>")
     return "".join(p for p in parts if p)
 
 
@@ -421,23 +424,62 @@ def _charts(it: Item) -> str:
             + line_chart(t, second, "bytes", "Bytes") + "</div>")
 
 
-def _occupancy(occ: dict[str, Any]) -> str:
-    buckets = occ.get("buckets") or []
-    slots = _int(occ.get("slots_per_bucket")) or 8
+def occupancy_cells(occ: dict[str, Any]) -> tuple[list[float], list[str] | None, str, int | None]:
+    """(live fraction per cell, per-cell tooltips or None, what a cell is, slots per cell or None if they differ).
+
+    Takes ``cells`` as ``[[live, capacity], ...]`` (one per bucket, group or table, summed when
+    downsampled) or ``buckets`` as live counts with ``slots_per_bucket``.
+    """
     impl = str(occ.get("impl") or "")
-    unit = "group" if impl == "swiss" else "bucket"
-    cap, used, tomb = occ.get("capacity"), occ.get("used"), occ.get("tombstones")
-    pct = f" ({100 * _int(used) / _int(cap):.1f}% full)" if _int(cap) else ""
-    parts = [f"capacity {_count(cap)} slots", f"{_count(used)} live{pct}"]
+    unit = str(occ.get("cell") or ("group" if impl == "swiss" else "bucket"))
+    if isinstance(occ.get("cells"), list):
+        pairs = [(_int(c[0]), _int(c[1])) for c in occ["cells"] if isinstance(c, (list, tuple)) and len(c) >= 2]
+        # A bucket or group has 8 slots in both layouts; a different capacity means cells were summed.
+        slots = 8 if {c for _, c in pairs} == {8} and unit in ("bucket", "group") else None
+        fractions = [live / cap if cap else 0.0 for live, cap in pairs]
+        tips = [f"{unit} {i}: {live:,} of {cap:,} slots live" for i, (live, cap) in enumerate(pairs)]
+    elif isinstance(occ.get("buckets"), list):
+        slots = _int(occ.get("slots_per_bucket")) or 8
+        counts = [float(v or 0) for v in occ["buckets"]]
+        fractions = [v / slots for v in counts]
+        tips = [f"{unit} {i}: {v:g} of {slots} slots live" for i, v in enumerate(counts)]
+    else:
+        return [], None, unit, None
+    return fractions, (tips if len(tips) <= 512 else None), unit, slots
+
+
+def _occupancy(occ: dict[str, Any]) -> str:
+    fractions, tips, unit, slots = occupancy_cells(occ)
+    impl = str(occ.get("impl") or "")
+    cap, used, tomb = _int(occ.get("capacity")), _int(occ.get("used")), _int(occ.get("tombstones"))
+    parts = [f"capacity {cap:,} slots", f"{used:,} live" + (f" ({100 * used / cap:.1f}% full)" if cap else "")]
     if tomb:
-        parts.append(f"{_count(tomb)} tombstones")
-    if buckets:
-        parts.append(f"{len(buckets):,} cells, one per {unit}" if _int(cap) <= len(buckets) * slots
-                     else f"{len(buckets):,} cells, each the mean of several {unit}s")
-    caption = (f"{'Swiss table groups' if impl == 'swiss' else 'Buckets'}: " + ", ".join(parts) + ".")
-    grid = occupancy_grid(buckets, slots, unit) if buckets else '<p class="empty">No per-bucket counts in this report.</p>'
-    return (f'<h4>Occupancy</h4><figure class="occfig">{grid}<figcaption>{esc(caption)} '
-            f'{occupancy_legend(slots) if buckets else ""}</figcaption></figure>')
+        parts.append(f"{tomb:,} tombstones (deleted slots not yet reused)")
+    if impl == "hmap" and occ.get("buckets") is not None and not isinstance(occ.get("buckets"), list):
+        parts.insert(0, f"{_int(occ['buckets']):,} buckets + {_int(occ.get('overflow_buckets')):,} overflow")
+    if fractions:
+        parts.append(f"{len(fractions):,} cells, one per {unit}" if tips is not None or slots
+                     else f"{len(fractions):,} cells, {unit}s summed where there were more")
+        picture = occupancy_grid(fractions, tips, label=f"{unit}s")
+        legend = occupancy_legend(slots)
+    else:
+        picture, legend = _fill_bar(used, tomb, cap), ""
+    title = "Swiss map" if impl == "swiss" else "Classic map" if impl == "hmap" else "Map"
+    return (f'<h4>Occupancy</h4><figure class="occfig">{picture}<figcaption>{esc(title)}: '
+            f'{esc(", ".join(parts))}. {legend}</figcaption></figure>')
+
+
+def _fill_bar(used: int, tomb: int, cap: int) -> str:
+    """Live and tombstoned slots against capacity, when the report has no per-cell counts."""
+    if cap <= 0:
+        return ""
+    w = 700
+    lw, tw = w * min(used, cap) / cap, w * min(tomb, max(cap - used, 0)) / cap
+    return (f'<svg class="fill" viewBox="0 0 {w} 22" width="{w}" height="22" role="img" aria-label="slots in use">'
+            f'<rect class="o0" width="{w}" height="22"/><rect class="o6" width="{lw:.1f}" height="22">'
+            f'<title>{esc(f"{used:,} live of {cap:,} slots")}</title></rect>'
+            f'<rect class="tomb" x="{lw:.1f}" width="{tw:.1f}" height="22"><title>{esc(f"{tomb:,} tombstones")}</title></rect>'
+            "</svg>")
 
 
 def _slice_bar(d: dict[str, Any]) -> str:
@@ -495,6 +537,7 @@ def _unmatched_sites(sites: dict[Any, dict[str, Any]], items: list[Item]) -> str
 # --- the page -----------------------------------------------------------------------------------
 
 _SCRIPT = """(function () {
+  document.documentElement.dataset.js = "ready";
   for (const table of document.querySelectorAll("table.sortable")) {
     const heads = table.tHead.rows[0].cells;
     for (let i = 0; i < heads.length; i++) {
@@ -554,7 +597,7 @@ border-left:6px solid var(--vc,var(--healthy))}
 table{border-collapse:collapse;width:100%%;background:var(--card);border:1px solid var(--line);border-radius:8px;font-size:14px}
 th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;color:var(--muted);white-space:nowrap}
-table.sortable th{cursor:pointer;user-select:none}
+html[data-js=ready] table.sortable th{cursor:pointer;user-select:none}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr>td:first-child{border-left:4px solid var(--vc,transparent)}
@@ -565,7 +608,10 @@ font-size:13px;white-space:nowrap}
 .v-healthy{--vc:var(--healthy)}
 section.item{background:var(--card);border:1px solid var(--line);border-left:6px solid var(--vc);border-radius:8px;
 padding:14px 18px;margin:14px 0}
-.ihead{display:flex;align-items:center;gap:12px;flex-wrap:wrap}
+.ihead{display:flex;align-items:center;gap:12px;flex-wrap:wrap;cursor:pointer;list-style:none}
+.ihead::-webkit-details-marker{display:none}
+.ihead::before{content:"\\25B8";color:var(--muted);font-size:14px;width:10px}details[open]>.ihead::before{content:"\\25BE"}
+.retains{margin-left:auto;color:var(--muted);font-size:14px;font-variant-numeric:tabular-nums}
 .conf{color:var(--muted);font-size:13px}.conf-high{font-weight:600;color:var(--fg)}
 .sub{color:var(--muted);font-size:13px;margin:4px 0}.meaning{margin:2px 0 8px;color:var(--muted);font-style:italic}
 dl.figs{display:flex;flex-wrap:wrap;gap:8px 22px;margin:8px 0}dl.figs dt{font-size:12px;color:var(--muted)}
@@ -586,12 +632,14 @@ svg{overflow:visible}svg text{fill:var(--fg);font-size:11px;font-family:inherit}
 svg .ctitle{font-size:13px;font-weight:600}svg .tick,svg .axislabel{fill:var(--muted)}
 svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:var(--muted);stroke-width:1}
 svg .line{fill:none;stroke-width:2.2}svg .pt{stroke:var(--card);stroke-width:1}
+svg .line.c1{stroke-dasharray:7 4}svg .line.c2{stroke-width:4;opacity:.6}
 svg .line.c0{stroke:var(--c0)}svg .line.c1{stroke:var(--c1)}svg .line.c2{stroke:var(--c2)}svg .line.c3{stroke:var(--c3)}
 svg .c0:not(.line){fill:var(--c0)}svg .c1:not(.line){fill:var(--c1)}svg .c2:not(.line){fill:var(--c2)}svg .c3:not(.line){fill:var(--c3)}
 svg .ptlabel{font-weight:600}
 .o0{fill:var(--o0)}.o1{fill:var(--o1)}.o2{fill:var(--o2)}.o3{fill:var(--o3)}.o4{fill:var(--o4)}.o5{fill:var(--o5)}
 .o6{fill:var(--o6)}.o7{fill:var(--o7)}.o8{fill:var(--o8)}
 figure{margin:8px 0}figcaption{font-size:13px;color:var(--muted);margin-top:4px}
+svg .tomb{fill:var(--undetermined);opacity:.6}
 .occlegend{display:inline-flex;align-items:center;gap:3px;margin-left:8px}.occlegend .swatch{vertical-align:middle}
 svg.icicle .box rect{fill:var(--vc,var(--muted));stroke:none}svg.icicle .box.v-none rect{fill:var(--muted);opacity:.55}
 svg.icicle .box.sub rect{opacity:.6}svg.icicle text{fill:#fff;font-size:12px;font-weight:600;pointer-events:none}

@@ -112,7 +112,7 @@ def line_chart(t: Sequence[float], series: Sequence[Series], unit: str, title: s
         out.append(f'<rect class="sw c{i}" x="{lx:.1f}" y="24" width="10" height="10"/>'
                    f'<text class="legend" x="{lx + 14:.1f}" y="33">{esc(text)}</text>')
         lx += 22 + 6.2 * len(text)
-    for i, s in enumerate(series):
+    for i, s in reversed(list(enumerate(series))):  # the first series on top
         runs: list[list[tuple[float, float]]] = [[]]
         for x, v in zip(t, s.values):
             if v is None:
@@ -155,51 +155,61 @@ def sparkline(values: Sequence[float], *, width: int = 120, height: int = 24, ti
             f"<title>{esc(title)}</title>{body}</svg>")
 
 
-def occupancy_grid(buckets: Sequence[float], slots: int, unit_name: str, *, cols: int = 64, cell: int = 9) -> str:
-    """One cell per bucket (or group), shaded by how many of its ``slots`` hold live entries.
+def occupancy_grid(fractions: Sequence[float], tips: Sequence[str] | None = None, *, label: str = "cells") -> str:
+    """One cell per bucket, group or table, shaded by the fraction of its slots that hold live entries.
 
-    Cells of one shade share one ``<path>`` (a few kB for 4096 cells, not one element each);
-    downsampled (fractional) counts round to the nearest whole slot.
+    With per-cell ``tips`` (a few hundred cells at most) each cell is its own element with a
+    tooltip; otherwise cells of one shade share one ``<path>`` (a few kB for 4096 cells).
     """
-    n = len(buckets)
-    if n == 0 or slots <= 0:
+    n = len(fractions)
+    if n == 0:
         return ""
-    cols = max(1, min(cols, n))
+    # Few cells (a Swiss map's tables) get big ones; 4096 buckets still fit in ~640 px.
+    cols, cell = (32, 20) if n <= 128 else (48, 13) if n <= 768 else (64, 9)
+    cols = min(cols, n)
     rows = math.ceil(n / cols)
     gap = 1
     pitch = cell + gap
     width, height = cols * pitch + gap, rows * pitch + gap
-    levels: dict[int, list[str]] = {}
-    counts = [0] * (slots + 1)
-    for i, v in enumerate(buckets):
-        level = min(slots, max(0, int(round(float(v)))))
-        counts[level] += 1
-        x, y = gap + (i % cols) * pitch, gap + (i // cols) * pitch
-        levels.setdefault(level, []).append(f"M{x} {y}h{cell}v{cell}h-{cell}z")
     out = [f'<svg class="occ" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-           f'aria-label="{esc(f"{n} {unit_name}s by live slots")}">']
-    for level in sorted(levels):
-        tip = f"{counts[level]} {unit_name}{'s' if counts[level] != 1 else ''} with {level} of {slots} slots live"
-        out.append(f'<path class="o{_shade(level, slots)}" d="{"".join(levels[level])}"><title>{esc(tip)}</title></path>')
+           f'aria-label="{esc(f"{n} {label} by live slots")}">']
+    if tips is not None:
+        for i, (f, tip) in enumerate(zip(fractions, tips)):
+            x, y = gap + (i % cols) * pitch, gap + (i // cols) * pitch
+            out.append(f'<rect class="o{shade(f)}" x="{x}" y="{y}" width="{cell}" height="{cell}">'
+                       f'<title>{esc(tip)}</title></rect>')
+    else:
+        paths: dict[int, list[str]] = {}
+        for i, f in enumerate(fractions):
+            x, y = gap + (i % cols) * pitch, gap + (i // cols) * pitch
+            paths.setdefault(shade(f), []).append(f"M{x} {y}h{cell}v{cell}h-{cell}z")
+        for level in sorted(paths):
+            k = len(paths[level])
+            tip = f"{k} {label} {'are' if k != 1 else 'is'} " + (
+                "empty" if level == 0 else f"about {100 * level / 8:.0f}% full")
+            out.append(f'<path class="o{level}" d="{"".join(paths[level])}"><title>{esc(tip)}</title></path>')
     out.append("</svg>")
     return "".join(out)
 
 
-def occupancy_legend(slots: int) -> str:
-    """Swatches 0..slots with the shade each count of live slots gets."""
-    parts = ['<span class="occlegend">live slots:']
-    for level in range(slots + 1):
-        parts.append(f'<svg width="12" height="12" class="swatch"><rect class="o{_shade(level, slots)}" '
-                     f'width="12" height="12"/></svg>{level}')
+def occupancy_legend(slots: int | None) -> str:
+    """The nine shades, labelled in live slots (``slots`` per cell) or, for mixed sizes, in percent."""
+    parts = ['<span class="occlegend">' + ("live slots:" if slots else "live share:")]
+    steps = range(slots + 1) if slots else range(0, 9)
+    for k in steps:
+        f = k / slots if slots else k / 8
+        text = str(k) if slots else f"{100 * f:.0f}%"
+        parts.append(f'<svg width="12" height="12" class="swatch"><rect class="o{shade(f)}" '
+                     f'width="12" height="12"/></svg>{text}')
     parts.append("</span>")
     return " ".join(parts)
 
 
-def _shade(level: int, slots: int) -> int:
-    """The CSS shade ``o0``..``o8`` for ``level`` live slots out of ``slots``."""
-    if level <= 0:
+def shade(fraction: float) -> int:
+    """The CSS shade ``o0`` (empty) .. ``o8`` (full) for a live fraction; any live slot shows."""
+    if fraction <= 0:
         return 0
-    return max(1, min(8, round(8 * level / slots)))
+    return max(1, min(8, round(8 * fraction)))
 
 
 @dataclass
