@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -81,22 +83,37 @@ class Page(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
         self.scripts: list[str] = []
+        self.sections: dict[str, list[str]] = {}  # data-name of an item section -> its text
         self._in_script = False
+        self._open: list[str | None] = []  # the item each open <section> belongs to
         self.feed(html)
         self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
         self._in_script = tag == "script"
+        if tag == "section":
+            name = dict(attrs).get("data-name")
+            self._open.append(name)
+            if name is not None:
+                self.sections[name] = []
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
 
     def handle_endtag(self, tag: str) -> None:
         self._in_script = False if tag == "script" else self._in_script
+        if tag == "section" and self._open:
+            self._open.pop()
 
     def handle_data(self, data: str) -> None:
         (self.scripts if self._in_script else self.text).append(data)
+        item = next((n for n in reversed(self._open) if n is not None), None)
+        if item is not None and not self._in_script:
+            self.sections[item].append(data)
+
+    def section_text(self, name: str) -> str:
+        return " ".join(" ".join(self.sections[name]).split())
 
     def all(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
         return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
@@ -357,12 +374,16 @@ def _url_requests(netlog: Path) -> list[str]:
 
 
 def check_rendered(page: Page, report: dict[str, Any], requests: list[str]) -> None:
+    """Every map and slice of the report has its own section showing its verdict, fix and evidence."""
     items = ordered_items(report)
-    shown = {a["data-name"]: a["data-verdict"] for a in page.all("section") if "data-verdict" in a}
-    assert shown == {it.name: it.verdict for it in items}
-    text = page.body_text
+    shown = [(a["data-name"], a["data-verdict"]) for a in page.all("section") if "data-verdict" in a]
+    assert shown == [(it.name, it.verdict) for it in items]
     for it in items:
-        assert it.name in text and it.verdict in text
+        text = page.section_text(it.name)
+        assert text.startswith(f"{it.verdict} {it.name}"), text[:200]  # badge, then the name
+        assert " ".join(str(it.data.get("fix") or "").replace("`", "").split()) in text
+        for e in it.data.get("evidence") or []:
+            assert " ".join(str(e["text"]).replace("`", "").split()) in text
     assert len(page.all("svg", **{"class": "chart"})) == 2 * len(items)
     assert page.all("html", **{"data-js": "ready"})  # our script ran: the CSP hash admits it
     assert requests == []
@@ -394,41 +415,58 @@ def test_hostile_page_in_chromium_runs_no_injected_script(tmp_path):
     assert len(page.all("tr")) >= 3
 
 
-def _analyze_json(pid: int, html_file: Path, samples: int) -> dict[str, Any] | None:
-    """``goinspect analyze --pid P --json --html FILE`` through the real CLI; None while analyze does not exist."""
-    from goinspect.cli import main as cli_main  # noqa: F401  (the CLI must import)
-    exe = shutil.which("goinspect") or str(Path(os.sys.executable).parent / "goinspect")
-    help_ = subprocess.run([exe, "analyze", "--help"], capture_output=True, text=True)
+def _analyze(svc: Any, html_file: Path, samples: int) -> dict[str, Any] | None:
+    """``goinspect analyze --pid P --samples N --json --html FILE`` (the real CLI, in a subprocess) while the
+    program keeps stepping, so the charts have growth to show; None while this checkout has no analyze --html."""
+    cli = [sys.executable, "-m", "goinspect"]
+    help_ = subprocess.run([*cli, "analyze", "--help"], capture_output=True, text=True, timeout=60)
     if help_.returncode != 0 or "--html" not in help_.stdout:
         return None
-    res = subprocess.run([exe, "analyze", "--pid", str(pid), "--samples", str(samples), "--interval", "0.5",
-                          "--json", "--html", str(html_file)], capture_output=True, text=True, timeout=300)
+    done = threading.Event()
+
+    def drive() -> None:
+        while not done.wait(0.3):
+            try:
+                svc.advance(1)
+            except OSError:
+                return
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    try:
+        res = subprocess.run([*cli, "analyze", "--pid", str(svc.pid), "--samples", str(samples), "--interval", "1",
+                              "--json", "--html", str(html_file)], capture_output=True, text=True, timeout=600)
+    finally:
+        done.set()
+        driver.join()
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout)
 
 
 @needs_chromium
-@pytest.mark.parametrize("program", ["leakmap", "slicepin"])
+@pytest.mark.parametrize("program", ["leakmap", "slicepin", "deletedmap"])
 def test_real_analyze_report_in_chromium(program, fleet_service, tmp_path, go_version):
+    """A real analyze run on a real fleet program, its --html file opened in Chromium with no network."""
     if os.geteuid() != 0:
         pytest.skip("reading a live process needs root (ptrace)")
     html_file = tmp_path / f"{program}.html"
     with fleet_service(program) as svc:
         svc.advance(2)
-        report = _analyze_json(svc.pid, html_file, samples=3)
+        report = _analyze(svc, html_file, samples=3)
+        expect = svc.truth().get("expect") or {}
     if report is None:
         pytest.skip("`goinspect analyze --html` is not available yet in this checkout")
-    assert html_file.exists()
-    assert report["maps"] or report["slices"]
-    # The file analyze wrote is exactly what render_html makes of the JSON it printed.
-    assert html_file.read_text() == render_html(report)
-    assert_self_contained(Page(html_file.read_text()))
+    items = ordered_items(report)
+    assert set(expect) <= {it.name for it in items}  # every map/slice the program declares is in the report
+    html = html_file.read_text()
+    assert html == render_html(report)  # the file analyze wrote is what render_html makes of the JSON it printed
+    assert_self_contained(Page(html))
     page, requests = browse(html_file, tmp_path)
     check_rendered(page, report, requests)
     shot = tmp_path / "shot.png"
     res = chromium(str(tmp_path / "profile2"), "--window-size=1280,2400", f"--screenshot={shot}", html_file.as_uri())
     assert res.returncode == 0 and shot.stat().st_size > 10_000, res.stderr[-2000:]
-    keep = os.environ.get("GOINSPECT_KEEP_SCREENSHOTS")
+    keep = os.environ.get("GOINSPECT_KEEP_REPORTS")  # a directory to keep the page and screenshot in, to look at
     if keep:
         shutil.copy(shot, Path(keep) / f"{program}-{go_version}.png")
         shutil.copy(html_file, Path(keep) / f"{program}-{go_version}.html")
