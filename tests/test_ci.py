@@ -161,9 +161,10 @@ def test_program_ready_line_groups_and_kill(fleet_exe):
     assert gone(pid)
 
 
-def test_program_group_is_killed_with_its_children(tmp_path):
-    """A program that forks helpers (here a shell and its `sleep`): the whole group goes."""
-    prog_path = script(tmp_path, "forks.sh", "sleep 300 &\necho \"CHILD $!\"\nwait\n")
+@pytest.mark.parametrize("trap", ["", "trap '' TERM\n"], ids=["polite", "ignores-sigterm"])
+def test_program_group_is_killed_with_its_children(tmp_path, trap):
+    """A program that forks helpers (a shell and its `sleep`): the whole group goes, SIGKILLed if SIGTERM is ignored."""
+    prog_path = script(tmp_path, "forks.sh", trap + "sleep 300 &\necho \"CHILD $!\"\nwait\n")
     with Program(prog_path, readiness=Readiness(re.compile(r"CHILD (?P<child>\d+)"), None, 10)) as prog:
         child = int(prog.wait_ready()["child"])
         leader = prog.pid
@@ -175,6 +176,18 @@ def test_program_group_is_killed_with_its_children(tmp_path):
         time.sleep(0.05)
     assert gone(leader)
     assert gone(child) or Path(f"/proc/{child}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+def test_program_args_env_and_log(tmp_path):
+    """Arguments and --env reach the program; its stdout and stderr lines both reach the log and the ready regex."""
+    prog_path = script(tmp_path, "echo.sh", 'echo "to stderr" >&2\necho "ARGS[$*] FOO=$FOO"\nexec sleep 300\n')
+    log_path = tmp_path / "program.log"
+    with open(log_path, "ab") as log:
+        with Program(prog_path, ["-a", "b c"], {"FOO": "bar baz"}, log,
+                     Readiness(re.compile(r"ARGS\[(?P<args>.*)\] FOO=(?P<foo>.*)"), None, 10)) as prog:
+            assert prog.wait_ready() == {"args": "-a b c", "foo": "bar baz"}
+    text = log_path.read_text()
+    assert "to stderr" in text and "ARGS[-a b c] FOO=bar baz" in text
 
 
 # -- bad input through the CLI: one line, non-zero, nothing left behind ------------------------------
@@ -231,9 +244,7 @@ def test_ready_timeout_kills_the_program(fleet_exe):
 def test_ready_url_timeout_on_a_silent_port(fleet_exe):
     """--ready-url on a port nobody listens on: the URL never answers, the program is killed."""
     exe = fleet_exe("lru")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # a free port; the program listens elsewhere
+    port = _free_port()  # nobody listens there; the program picks its own port
     proc = goinspect("ci", "--exe", str(exe), "--ready-url", f"http://127.0.0.1:{port}/",
                      "--ready-timeout", "1", timeout=60)
     assert proc.returncode == 5 and "did not answer within 1 s" in _one_error_line(proc)
@@ -261,11 +272,30 @@ def test_interrupted_run_kills_the_program(fleet_exe, sig):
 
 # -- the whole run, both Go versions ----------------------------------------------------------------
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expectations(fleet_service, name: str) -> dict[str, str]:
+    """The verdict the program's own source declares for each of its maps and slices (/truth "expect")."""
+    with fleet_service(name) as svc:
+        return svc.truth()["expect"]
+
+
+def assert_cases_match_expectations(root: ET.Element, expect: dict[str, str], fail_on: set[str]) -> None:
+    """Every map and slice the program declares is a test case, failed exactly when its verdict is in fail_on."""
+    c = cases(root)
+    assert set(expect) <= set(c), sorted(set(expect) - set(c))
+    for name, verdict in expect.items():
+        assert (c[name].find("failure") is not None) == (verdict in fail_on), (name, verdict)
+
+
 def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], ET.Element, float]:
     junit = tmp_path / f"{exe.name}.xml"
     t0 = time.monotonic()
-    proc = goinspect("ci", "--exe", str(exe), "--ready-line", READY, "--load", "http://{addr}/advance",
-                     "--samples", "3", "--interval", "0.2", "--junit", str(junit), *extra)
+    proc = goinspect("ci", "--exe", str(exe), "--samples", "3", "--interval", "0.2", "--junit", str(junit), *extra)
     seconds = time.monotonic() - t0
     assert "Traceback" not in proc.stderr, proc.stderr
     assert gone(started_pid(proc.stderr)) and not running_copies(exe)
@@ -275,9 +305,12 @@ def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedPro
 
 
 @needs_ptrace
-def test_ci_fails_on_the_leaking_map(fleet_exe, tmp_path, go_version):
+def test_ci_fails_on_the_leaking_map(fleet_exe, fleet_service, tmp_path, go_version):
+    """The port is discovered from the ready line; 2 steps (2000 sessions) are sent before each sample."""
     exe = fleet_exe("leakmap")
-    proc, root, seconds = _ci(exe, tmp_path, "--requests", "6")  # 2 steps (2000 sessions) before each sample
+    html = tmp_path / "report.html"
+    proc, root, seconds = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance",
+                              "--requests", "6", "--html", str(html))
     print(f"ci on leakmap (go{go_version}): {seconds:.1f} s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     c = cases(root)
@@ -285,20 +318,27 @@ def test_ci_fails_on_the_leaking_map(fleet_exe, tmp_path, go_version):
     assert failure is not None and failure.attrib["type"] == "leak"
     assert c["main.sessions"].attrib["classname"] == "main"
     assert "FAIL" in proc.stdout and "main.sessions" in proc.stdout
-    # The load really reached the program: the snapshots saw the map grow by 2000 sessions per sample.
+    # The load really reached the program between the snapshots: they saw the map grow by 2000 per sample.
     assert "series.count: 2000 4000 6000" in c["main.sessions"].find("system-out").text
+    assert_cases_match_expectations(root, expectations(fleet_service, "leakmap"), {"leak"})
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html") and "main.sessions" in page
 
 
 @needs_ptrace
-def test_ci_passes_a_bounded_lru(fleet_exe, tmp_path, go_version):
+def test_ci_passes_a_bounded_lru(fleet_exe, fleet_service, tmp_path, go_version):
+    """A fixed address (FLEET_ADDR) known up front, readiness by URL; warmed up to its capacity first."""
     exe = fleet_exe("lru")
-    proc, root, seconds = _ci(exe, tmp_path, "--warmup", "4", "--requests", "6")
+    addr = f"127.0.0.1:{_free_port()}"
+    proc, root, seconds = _ci(exe, tmp_path, "--env", f"FLEET_ADDR={addr}", "--ready-url", f"http://{addr}/truth",
+                              "--load", f"http://{addr}/advance", "--warmup", "4", "--requests", "6")
     print(f"ci on lru (go{go_version}): {seconds:.1f} s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     c = cases(root)
     assert "main.index" in c and root.attrib["failures"] == "0"
     assert all(case.find("failure") is None for case in c.values())
     assert "PASS" in proc.stdout
+    assert_cases_match_expectations(root, expectations(fleet_service, "lru"), {"leak"})
 
 
 @needs_ptrace

@@ -28,7 +28,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from goinspect.errors import InputError, UsageError
+from goinspect.errors import GoinspectError, InputError, UsageError
 from goinspect.run.load import LoadStats, drive, spread
 from goinspect.run.program import (Program, Readiness, check_executable, fill_placeholders, placeholders,
                                    signals_interrupt, wait_for_url)
@@ -151,11 +151,20 @@ class CiCommand:
                     _drive(load, args.warmup, args, program, "warm-up")
                 _drive(load, shares[i], args, program, f"sample {i + 1}")
 
-            report = analyze(AnalyzeRequest(
+            request = AnalyzeRequest(
                 pid=pid, samples=args.samples, interval=args.interval, timeout=args.timeout,
                 filter=args.filter, runtime=args.runtime, verbose=args.verbose,
                 profile_url=fill_placeholders(args.profile_url, groups, "--profile-url") if args.profile_url else None,
-                between_samples=between_samples, progress=_say))
+                between_samples=between_samples, progress=_say)
+            try:
+                report = analyze(request)
+            except GoinspectError as e:
+                status = program.exit_status() if program is not None else None
+                if status is None:
+                    raise
+                # The real cause is the program's end, not the read that stumbled over it.
+                raise type(e)(f"{program.exe.name} (pid {pid}) exited with status {status} during the run "
+                              f"({e}){program.output_suffix()}") from None
         seconds = time.monotonic() - started
         failing = [item["name"] for kind in ("maps", "slices") for item in report.get(kind, [])
                    if item.get("verdict") in plan.fail_on]
