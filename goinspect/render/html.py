@@ -638,6 +638,8 @@ svg .c0:not(.line){fill:var(--c0)}svg .c1:not(.line){fill:var(--c1)}svg .c2:not(
 svg .ptlabel{font-weight:600}
 .o0{fill:var(--o0)}.o1{fill:var(--o1)}.o2{fill:var(--o2)}.o3{fill:var(--o3)}.o4{fill:var(--o4)}.o5{fill:var(--o5)}
 .o6{fill:var(--o6)}.o7{fill:var(--o7)}.o8{fill:var(--o8)}
+path.run{fill:none}.s0{stroke:var(--o0)}.s1{stroke:var(--o1)}.s2{stroke:var(--o2)}.s3{stroke:var(--o3)}.s4{stroke:var(--o4)}
+.s5{stroke:var(--o5)}.s6{stroke:var(--o6)}.s7{stroke:var(--o7)}.s8{stroke:var(--o8)}
 figure{margin:8px 0}figcaption{font-size:13px;color:var(--muted);margin-top:4px}
 svg .tomb{fill:var(--undetermined);opacity:.6}
 .occlegend{display:inline-flex;align-items:center;gap:3px;margin-left:8px}.occlegend .swatch{vertical-align:middle}

@@ -66,7 +66,7 @@ class Series:
 
 
 def line_chart(t: Sequence[float], series: Sequence[Series], unit: str, title: str,
-               *, width: int = 470, height: int = 230) -> str:
+               *, width: int = 440, height: int = 230) -> str:
     """A line chart of ``series`` over ``t`` (seconds since the first sample), axes and units included.
 
     One sample draws as one labelled point per series at ``t = 0`` (nothing to connect);
@@ -179,15 +179,26 @@ def occupancy_grid(fractions: Sequence[float], tips: Sequence[str] | None = None
             out.append(f'<rect class="o{shade(f)}" x="{x}" y="{y}" width="{cell}" height="{cell}">'
                        f'<title>{esc(tip)}</title></rect>')
     else:
+        # Runs of equal shade along a row become one thick dashed stroke (dash = cell, gap = gap):
+        # one short path command per run instead of a rectangle per cell.
+        shades = [shade(f) for f in fractions]
         paths: dict[int, list[str]] = {}
-        for i, f in enumerate(fractions):
-            x, y = gap + (i % cols) * pitch, gap + (i // cols) * pitch
-            paths.setdefault(shade(f), []).append(f"M{x} {y}h{cell}v{cell}h-{cell}z")
+        counts: dict[int, int] = {}
+        i = 0
+        while i < n:
+            level, row, j = shades[i], i // cols, i + 1
+            while j < n and shades[j] == level and j // cols == row:
+                j += 1
+            x, y = gap + (i % cols) * pitch, gap + row * pitch + cell / 2
+            paths.setdefault(level, []).append(f"M{x} {y:g}h{(j - i) * pitch - gap}")
+            counts[level] = counts.get(level, 0) + j - i
+            i = j
         for level in sorted(paths):
-            k = len(paths[level])
+            k = counts[level]
             tip = f"{k} {label} {'are' if k != 1 else 'is'} " + (
                 "empty" if level == 0 else f"about {100 * level / 8:.0f}% full")
-            out.append(f'<path class="o{level}" d="{"".join(paths[level])}"><title>{esc(tip)}</title></path>')
+            out.append(f'<path class="run s{level}" stroke-width="{cell}" stroke-dasharray="{cell} {gap}" '
+                       f'd="{"".join(paths[level])}"><title>{esc(tip)}</title></path>')
     out.append("</svg>")
     return "".join(out)
 
