@@ -116,6 +116,9 @@ class Evidence:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
+NO_SNAPSHOT = Evidence("snapshots", "no snapshot holds it", {"samples": 0})
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     verdict: str
@@ -398,8 +401,7 @@ MAP_FIX = {
 def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_version: str) -> Verdict:
     """The verdict for map ``name`` from its samples (oldest first) and matched profile sites."""
     if not samples:
-        views = _site_views(sites)
-        return Verdict("undetermined", "low", _site_evidence(views), "", 0,
+        return Verdict("undetermined", "low", [NO_SNAPSHOT] + _site_evidence(_site_views(sites)), "", 0,
                        "a snapshot of the map (is it reachable, how big is it?)")
     last = samples[-1]
     v = model_version(go_version, last.impl)
@@ -552,7 +554,7 @@ SLICE_FIX = {
 def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], go_version: str) -> Verdict:
     """The verdict for slice ``name`` from its samples (oldest first) and matched profile sites."""
     if not samples:
-        return Verdict("undetermined", "low", _site_evidence(_site_views(sites)), "", 0,
+        return Verdict("undetermined", "low", [NO_SNAPSHOT] + _site_evidence(_site_views(sites)), "", 0,
                        "a snapshot of the slice (is it reachable, what does it point into?)")
     last = samples[-1]
     v = model_version(go_version)
