@@ -164,7 +164,8 @@ def test_page_structure_worst_first_with_every_part():
     assert len(page.all("svg", **{"class": "chart"})) == 2 * len(items)
     assert len(page.all("svg", **{"class": "occ"})) == 3
     assert len(page.all("svg", **{"class": "icicle"})) == 1
-    assert len(page.all("table", **{"class": "sortable"})) == 1
+    assert len(page.all("table", **{"class": "sortable"})) == 2  # flagged items, then the folded healthy ones
+    assert len(page.all("details", **{"class": "group"})) == 2  # healthy rows and healthy sections start closed
     # Backticked code in fix/evidence text becomes <code>, nothing else does.
     assert "<code>slices.Clone</code>" in html and "<code>B=5</code>" in html
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", html)  # e.g. a CSS escape Python ate
@@ -323,6 +324,17 @@ def test_retained_tree_hierarchy_adds_up():
         assert sum(c.value for c in node.children) == node.value
 
 
+def test_icicle_merges_boxes_too_thin_to_see():
+    from goinspect.render.svg import Node, icicle
+    root = Node("all", 10_000, children=[Node("big", 9_000, "v-leak")] + [Node(f"tiny{i}", 10, "v-healthy") for i in range(100)])
+    svg = icicle(root, width=1000)
+    page = Page(svg)
+    titles = " ".join(page.text)
+    assert "big" in titles and "tiny0" not in titles
+    assert f"100 smaller items: {fmt_value(1000, 'bytes')} in all" in titles
+    assert len(page.all("rect")) == 3  # all, big, the merged box
+
+
 def test_nice_ticks_cover_and_round():
     assert nice_ticks(0) == [0, 1]
     assert nice_ticks(7, integer=True) == [0, 2, 4, 6, 8]
@@ -346,11 +358,12 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                     reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
 
 
-def browse(html_file: Path, tmp: Path) -> tuple[Page, list[str]]:
+def browse(html_file: Path, tmp: Path, fragment: str = "") -> tuple[Page, list[str]]:
     """The DOM Chromium rendered (after our script ran) and every URL request in its network log."""
     netlog = tmp / "netlog.json"
-    res = chromium(str(tmp / "profile"), f"--log-net-log={netlog}", "--virtual-time-budget=3000",
-                   "--dump-dom", html_file.as_uri())
+    netlog.unlink(missing_ok=True)
+    url = html_file.as_uri() + (f"#{fragment}" if fragment else "")
+    res = chromium(str(tmp / "profile"), f"--log-net-log={netlog}", "--virtual-time-budget=3000", "--dump-dom", url)
     assert res.returncode == 0 and "<section" in res.stdout, res.stderr[-2000:]
     return Page(res.stdout), _url_requests(netlog)
 
@@ -413,6 +426,21 @@ def test_hostile_page_in_chromium_runs_no_injected_script(tmp_path):
     # Our script did run (the CSP hash matches): clicking is not possible headless, but the DOM shows
     # the table intact with its rows.
     assert len(page.all("tr")) >= 3
+
+
+@needs_chromium
+def test_link_to_a_folded_healthy_item_opens_it(tmp_path):
+    maps = [_map("main.bad", "leak", [1, 2], retained=100), _map("main.fine", "healthy", [3, 3], retained=10)]
+    report = _report(maps, [], 2)
+    out = tmp_path / "r.html"
+    out.write_text(render_html(report))
+    anchor = next(it.anchor for it in ordered_items(report) if it.name == "main.fine")
+    closed, _ = browse(out, tmp_path)
+    opened, requests = browse(Path(f"{out}"), tmp_path, fragment=anchor)
+    groups = lambda page: [("open" in a) for a in page.all("details", **{"class": "group"})]  # noqa: E731
+    assert groups(closed) == [False, False]
+    assert groups(opened) == [False, True]  # the section's group opened; the summary's healthy table stays folded
+    assert requests == []
 
 
 def _analyze(svc: Any, html_file: Path, samples: int) -> dict[str, Any] | None:

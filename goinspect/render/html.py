@@ -66,18 +66,30 @@ def render_html(report: dict[str, Any]) -> str:
     target = report.get("target") or {}
     items = ordered_items(report)
     sites = {s.get("id"): s for s in report.get("profile_sites") or [] if isinstance(s, dict)}
+    flagged = [it for it in items if it.verdict != "healthy"]
+    healthy = [it for it in items if it.verdict == "healthy"]
     body = [
-        _header(target),
         _summary(items),
         _retained_figure(items),
         '<section id="items"><h2>Maps and slices</h2>',
-        *(_item_section(it, sites) for it in items),
+        *(_item_section(it, sites) for it in flagged),
+        _folded(healthy, "".join(_item_section(it, sites) for it in healthy)),
         "</section>",
         _unmatched_sites(sites, items),
-        f'<footer>goinspect {esc(__version__)} · one self-contained file: it loads nothing from the network.</footer>',
     ]
     title = f"goinspect: {_headline_text(items)} — {_subject(target)}"
-    return _page(title, "\n".join(b for b in body if b))
+    return _page(title, _header(target), "\n".join(b for b in body if b))
+
+
+def _folded(healthy: list[Item], inner: str) -> str:
+    """Healthy items in one closed group: at 3 a.m. the page is about the others."""
+    if not healthy:
+        return ""
+    n = len(healthy)
+    total = sum(it.retained for it in healthy)
+    return (f'<details class="group"><summary><span class="badge v-healthy">{n} healthy</span> '
+            f'{n} map{"s" if n != 1 else ""} and slice{"s" if n != 1 else ""} judged healthy, retaining '
+            f'{_bytes(total)} in all (click to show)</summary>{inner}</details>')
 
 
 def ordered_items(report: dict[str, Any]) -> list[Item]:
@@ -161,8 +173,8 @@ def _header(target: dict[str, Any]) -> str:
         rows.append(("Heap profiles", f"{len(profiles)}: " + ", ".join(f"<code>{esc(p)}</code>" for p in profiles[:4])
                      + (" …" if len(profiles) > 4 else "")))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
-    return (f'<header class="top"><h1>goinspect heap report <span class="subject">{esc(_subject(target))}</span></h1>'
-            f'<dl class="meta">{dl}</dl></header>')
+    return (f'<header class="top"><div class="wrap"><h1>goinspect heap report '
+            f'<span class="subject">{esc(_subject(target))}</span></h1><dl class="meta">{dl}</dl></div></header>')
 
 
 def _headline_text(items: list[Item]) -> str:
@@ -205,6 +217,21 @@ def _summary(items: list[Item]) -> str:
     total = sum(it.retained for it in items)
     freed = sum(_int(it.data.get("freed_bytes")) for it in items)
     nmaps = sum(it.kind == "map" for it in items)
+    flagged = _summary_table([it for it in items if it.verdict != "healthy"])
+    healthy = [it for it in items if it.verdict == "healthy"]
+    table = flagged + _folded(healthy, _summary_table(healthy))
+    if not items:
+        table = '<p class="empty">No maps or slices were found.</p>'
+    return (f'<section id="summary"><p class="headline {_vclass(worst)}">{headline}</p>'
+            f'<div class="chips">{"".join(chips)}</div>'
+            f'<p class="totals">{nmaps} map{"s" if nmaps != 1 else ""} and {len(items) - nmaps} '
+            f'slice{"s" if len(items) - nmaps != 1 else ""} retain <b>{_bytes(total)}</b>; '
+            f'fixing them would free <b>{_bytes(freed)}</b>. Click a column to sort.</p>{table}</section>')
+
+
+def _summary_table(items: list[Item]) -> str:
+    if not items:
+        return ""
     rows = []
     for it in items:
         d = it.data
@@ -218,15 +245,10 @@ def _summary(items: list[Item]) -> str:
             f'<td class="num" data-sort="{it.retained}">{_bytes(d.get("retained_bytes"))}</td>'
             f'<td class="num" data-sort="{_int(d.get("freed_bytes"))}">{_bytes(d.get("freed_bytes"))}</td>'
             f'<td>{esc(d.get("confidence") or "—")}</td></tr>')
-    table = ('<table class="sortable"><thead><tr><th>Verdict</th><th>Name</th><th>Kind</th>'
-             '<th class="num" title="maps: entries; slices: len / cap">Count</th><th class="num">Retained</th>'
-             '<th class="num" title="what the fix would give back">Freed if fixed</th><th>Confidence</th></tr></thead>'
-             f'<tbody>{"".join(rows)}</tbody></table>') if rows else '<p class="empty">No maps or slices were found.</p>'
-    return (f'<section id="summary"><p class="headline {_vclass(worst)}">{headline}</p>'
-            f'<div class="chips">{"".join(chips)}</div>'
-            f'<p class="totals">{nmaps} map{"s" if nmaps != 1 else ""} and {len(items) - nmaps} '
-            f'slice{"s" if len(items) - nmaps != 1 else ""} retain <b>{_bytes(total)}</b>; '
-            f'fixing them would free <b>{_bytes(freed)}</b>. Click a column to sort.</p>{table}</section>')
+    return ('<table class="sortable"><thead><tr><th>Verdict</th><th>Name</th><th>Kind</th>'
+            '<th class="num" title="maps: entries; slices: len / cap">Count</th><th class="num">Retained</th>'
+            '<th class="num" title="what the fix would give back">Freed if fixed</th><th>Confidence</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 # --- retained bytes by root path ----------------------------------------------------------------
@@ -239,7 +261,9 @@ def _root_var(it: Item) -> str:
     """
     path = [str(p) for p in it.data.get("path") or []]
     if len(path) >= 2:
-        return path[0]
+        first = path[0]
+        kind = str(it.data.get("root") or "")
+        return first[len(kind) + 1:] if kind and first.startswith(kind + " ") else first  # "global main.x"
     name = it.name
     slash = name.rfind("/")
     head, rest = name[: slash + 1], name[slash + 1:]
@@ -319,10 +343,8 @@ def _item_section(it: Item, sites: dict[Any, dict[str, Any]]) -> str:
     sub = " · ".join(x for x in (f"<code>{esc(d.get('type') or '?')}</code>", it.kind,
                                  esc(d.get("root") or ""), esc(addr_text)) if x)
     meaning = f'<p class="meaning">{esc(MEANING.get(it.verdict, ""))}</p>' if it.verdict in MEANING else ""
-    # Healthy items start folded: at 3 a.m. the page is about the others.
-    fold = "" if it.verdict == "healthy" else " open"
     parts = [f'<section class="item {vc}" id="{it.anchor}" data-verdict="{esc(it.verdict)}" data-name="{esc(it.name)}">',
-             f"<details{fold}>", head, f'<div class="sub">{sub}</div>', meaning, _figures(it)]
+             "<details open>", head, f'<div class="sub">{sub}</div>', meaning, _figures(it)]
     if d.get("fix"):
         parts.append(f'<div class="fix"><span class="label">Fix</span> {_rich(d["fix"])}</div>')
     if d.get("needs"):
@@ -363,8 +385,10 @@ def _figures(it: Item) -> str:
 
 
 def _figure_value(key: str, value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return esc(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
     if isinstance(value, int) and ("bytes" in key.lower() or key.lower().endswith("_b")):
         return f'<span title="{value:,} bytes">{esc(fmt_value(value, "bytes"))}</span>'
     if isinstance(value, (int, float)):
@@ -558,6 +582,15 @@ _SCRIPT = """(function () {
       });
     }
   }
+  // A link to a folded (healthy) item opens the groups around it.
+  function reveal() {
+    const el = location.hash && document.getElementById(location.hash.slice(1));
+    if (!el) return;
+    for (let d = el.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+    el.scrollIntoView();
+  }
+  window.addEventListener("hashchange", reveal);
+  reveal();
 })();"""
 
 
@@ -586,7 +619,9 @@ h1{font-size:22px;margin:0 0 8px}h1 .subject{font-weight:400;color:var(--muted)}
 h2{font-size:19px;margin:28px 0 10px}h3{font-size:18px;margin:0}h3 code{background:none;padding:0}
 h4{font-size:14px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);margin:18px 0 6px}
 a{color:inherit}
-header.top{background:var(--card);border-bottom:1px solid var(--line);padding:18px 20px 12px;margin:0 -20px}
+header.top{background:var(--card);border-bottom:1px solid var(--line)}
+header.top .wrap{max-width:1100px;margin:0 auto;padding:18px 20px 12px}
+details.group{margin:12px 0}details.group>summary{cursor:pointer;padding:8px 4px;color:var(--muted)}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0;font-size:14px}
 dl.meta dt{color:var(--muted)}dl.meta dd{margin:0}
 .headline{font-size:21px;font-weight:600;margin:22px 0 10px;padding:12px 16px;border-radius:8px;background:var(--card);
@@ -652,7 +687,7 @@ footer{max-width:1100px;margin:20px auto;padding:0 20px 30px;color:var(--muted);
 """ % {"light": _shades("#c6dbef", "#08306b"), "dark": _shades("#1e3a5f", "#9ecbff")}
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, header: str, body: str) -> str:
     digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:; "
            "base-uri 'none'; form-action 'none'")
@@ -661,4 +696,6 @@ def _page(title: str, body: str) -> str:
             f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(title)}</title><style>{_CSS}</style></head>\n"
-            f"<body><main>\n{body}\n</main><script>{_SCRIPT}</script></body></html>\n")
+            f"<body>{header}<main>\n{body}\n</main>"
+            f'<footer>goinspect {esc(__version__)} · one self-contained file: it loads nothing from the network.</footer>'
+            f"<script>{_SCRIPT}</script></body></html>\n")

@@ -234,7 +234,7 @@ class Node:
     children: list["Node"] = field(default_factory=list)
 
 
-def icicle(root: Node, *, width: int = 1000, row: int = 28) -> str:
+def icicle(root: Node, *, width: int = 1000, row: int = 28, min_width: float = 4.0) -> str:
     """An icicle chart (a flame graph hanging down): each box as wide as the bytes it retains.
 
     Children are laid left to right, largest first, inside their parent; a box too narrow for
@@ -247,9 +247,17 @@ def icicle(root: Node, *, width: int = 1000, row: int = 28) -> str:
     def place(node: Node, depth: int, x: float, w: float) -> None:
         boxes.append((depth, x, w, node))
         cx = x
-        for child in sorted(node.children, key=lambda c: -c.value):
-            if child.value <= 0:
-                continue
+        kids = sorted((c for c in node.children if c.value > 0), key=lambda c: -c.value)
+        # Boxes too thin to see or hover are drawn as one "N smaller" box instead.
+        big = [c for c in kids if w * c.value / node.value >= min_width]
+        small = kids[len(big):]
+        if len(small) > 1:
+            total = sum(c.value for c in small)
+            big.append(Node(f"{len(small)} smaller", total, "v-none",
+                            f"{len(small)} smaller items: {fmt_value(total, 'bytes')} in all"))
+        else:
+            big += small
+        for child in big:
             cw = w * child.value / node.value if node.value else 0.0
             place(child, depth + 1, cx, min(cw, x + w - cx))
             cx += cw
