@@ -339,3 +339,28 @@ def test_any_series_gets_one_well_formed_verdict(counts, turnovers, rooted):
         assert v.verdict in ("undetermined", "retained-capacity", "growing")
     if v.verdict == "leak":
         assert rooted
+
+
+def test_tiny_pointer_free_slice_shares_a_tiny_block_not_a_pin():
+    """A 4-byte []byte lives at offset 12 of a 16-byte tiny block shared with other tiny objects."""
+    s = slice_sample(0, 4, 4, alloc=16, offset=12, elem=1, noscan=None)
+    assert judge_slice("s", [s], [], SWISS).verdict != "slice-pinning"
+    assert judge_slice("s", [dataclasses.replace(s, noscan=True)], [], SWISS).verdict != "slice-pinning"
+
+
+def test_one_jump_between_flat_stretches_is_not_a_leak():
+    """A pool list the GC refills, a batch that arrived: 0, 0, 9 rose once -- not sustained growth."""
+    s = [slice_sample(i, n, 16, alloc=None) for i, n in enumerate((0, 0, 9))]
+    assert judge_slice("s", s, [], SWISS).verdict != "leak"
+    s = [classic_sample(i, c) for i, c in enumerate((100, 100, 100, 900, 900))]
+    assert judge_map("m", s, [], CLASSIC).verdict != "leak"
+
+
+def test_staircase_growth_is_a_leak_when_most_intervals_rise():
+    """Append's capacity growth makes reachable bytes climb in steps; most intervals still rise."""
+    r = (81_920, 114_688, 172_032, 172_032, 262_144, 262_144, 344_064)  # 4 of 6 intervals rose
+    check(judge_map("m", [classic_sample(i, 64, reachable_bytes=x) for i, x in enumerate(r)], [], CLASSIC), "leak")
+    r = (81_920, 81_920, 172_032, 172_032, 172_032, 262_144, 344_064)  # 3 of 6: steps, or batches?
+    v = check(judge_map("m", [classic_sample(i, 64, reachable_bytes=x) for i, x in enumerate(r)], [], CLASSIC),
+              "undetermined")
+    assert "3 of 6" in v.needs

@@ -51,8 +51,8 @@ class MapSample:
     """One snapshot of a map. ``capacity``: slots the structure has room for (Swiss: sum of table
     capacities, 8 for a small map); classic maps are judged by ``B``. ``turnover``: fraction of the
     objects the values point to that were not there in the previous sample (None: unknown or no
-    pointers). ``noscan``: the bucket/group type holds no pointers (only size-class rounding depends
-    on it)."""
+    pointers). ``noscan``: the bucket/group type holds no pointers (None: unknown; only size-class
+    rounding depends on it)."""
 
     t: float
     count: int
@@ -73,13 +73,14 @@ class MapSample:
     elem_size: int
     turnover: float | None
     rooted: bool
-    noscan: bool = False
+    noscan: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SliceSample:
     """One snapshot of a slice. ``alloc_bytes``/``offset_in_alloc``: the heap object its array points
-    into (None when the array is not in the heap: static data, a stack)."""
+    into (None when the array is not in the heap: static data, a stack). ``noscan``: the elements hold
+    no pointers (None: unknown) -- pointer-free arrays under 16 bytes share the tiny allocator's blocks."""
 
     t: float
     len: int
@@ -91,7 +92,7 @@ class SliceSample:
     retained_bytes: int
     turnover: float | None
     rooted: bool
-    noscan: bool = False
+    noscan: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +171,9 @@ def fresh_map_bytes(count: int, s: MapSample, version: GoVersion | None = None) 
     """Structure bytes of ``make(map[K]V, count)`` filled with ``count`` entries: header, buckets or
     directory/tables/groups (indirect keys/elems excluded, as in ``structure_bytes``)."""
     if s.impl == "swiss":
-        gt = swissmap.group_type(s.key_size, s.elem_size, not s.noscan, not s.noscan)
+        gt = swissmap.group_type(s.key_size, s.elem_size, s.noscan is not True, s.noscan is not True)
         return swissmap.made_bytes(count, gt, version)
-    bt = classicmap.bucket_type(s.key_size, s.elem_size, not s.noscan, not s.noscan)
+    bt = classicmap.bucket_type(s.key_size, s.elem_size, s.noscan is not True, s.noscan is not True)
     total = classicmap.header_block(version)
     if count > 0:
         arr = classicmap.bucket_array(classicmap.b_for_hint(count, version), bt, version)
@@ -182,19 +183,32 @@ def fresh_map_bytes(count: int, s: MapSample, version: GoVersion | None = None) 
     return total
 
 
-def clone_bytes(length: int, elem_size: int, noscan: bool, version: GoVersion | None = None) -> int:
-    """Block ``slices.Clone`` of ``length`` elements allocates (append's growslice rounds to a size class)."""
+def clone_bytes(length: int, elem_size: int, noscan: bool | None, version: GoVersion | None = None) -> int:
+    """Block ``slices.Clone`` of ``length`` elements allocates (append's growslice rounds to a size class;
+    the larger of the two roundings when pointer-freedom is unknown)."""
     if length <= 0 or elem_size <= 0:
         return 0
-    return slicemodel.growslice(length, 0, elem_size, noscan, version).block
+    return max(slicemodel.growslice(length, 0, elem_size, ns, version).block for ns in _noscans(noscan))
 
 
-def natural_slice_cap(length: int, elem_size: int, noscan: bool, version: GoVersion | None = None) -> int:
+def own_block(nbytes: int, noscan: bool | None, version: GoVersion | None = None) -> int:
+    """The block an array of ``nbytes`` gets when it is allocated for itself (the larger rounding when
+    pointer-freedom is unknown: a pointer-free array under 16 bytes lives in a shared 16-byte tiny block)."""
+    if nbytes <= 0:
+        return 0
+    return max(for_version(version).block_size(nbytes, ns) for ns in _noscans(noscan))
+
+
+def _noscans(noscan: bool | None) -> tuple[bool, ...]:
+    return (True, False) if noscan is None else (noscan,)
+
+
+def natural_slice_cap(length: int, elem_size: int, noscan: bool | None, version: GoVersion | None = None) -> int:
     """The largest capacity one-at-a-time appends leave a slice of ``length`` elements with
     (the growth that made room for the last element)."""
     if length <= 0 or elem_size <= 0:
         return 0
-    return slicemodel.growslice(length, length - 1, elem_size, noscan, version).cap
+    return max(slicemodel.growslice(length, length - 1, elem_size, ns, version).cap for ns in _noscans(noscan))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +243,14 @@ def trend_of(what: str, values: Sequence[int], t: Sequence[float],
     comp = (series_stats(np.asarray(companion, dtype=np.int64), _seconds(t), DEFAULT_TOLERANCE)
             if companion is not None and len(companion) == len(values) else None)
     return Trend(what, classify(st, comp), st)
+
+
+def sustained(values: Sequence[int]) -> bool:
+    """Growth spread over the series, not one jump: it rose in at least two thirds of the intervals
+    (every interval of a 2- or 3-sample series). One step up between flat stretches is a bounded
+    thing refilling, a GC moving a pool, a batch arriving -- not a leak yet."""
+    steps = np.diff(np.asarray(values, dtype=np.int64))
+    return bool(len(steps)) and int(np.count_nonzero(steps > 0)) >= math.ceil(2 * len(steps) / 3)
 
 
 @dataclass
@@ -271,7 +293,12 @@ class TimeFacts:
 
     @property
     def growing(self) -> list[Trend]:
-        return [tr for tr in self.size if tr.cls == "growing"]
+        return [tr for tr in self.size if tr.cls == "growing" and sustained(tr.stats.values)]
+
+    @property
+    def stepped(self) -> list[Trend]:
+        """Rose beyond the tolerance to the end, but in too few intervals to call it sustained."""
+        return [tr for tr in self.size if tr.cls == "growing" and not sustained(tr.stats.values)]
 
     @property
     def falling(self) -> list[Trend]:
@@ -340,6 +367,10 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
             conf = "medium"  # the matched sites do not show it: they may feed something else
         needs = None if conf == "high" else f"{CONFIDENT_SAMPLES}+ samples showing the growth sustained"
         return ("leak", conf, needs)
+    if f.stepped:
+        rose = ", ".join(f"{t.what} rose in {int(np.count_nonzero(np.diff(t.stats.values) > 0))} of "
+                         f"{len(t.stats.values) - 1} intervals" for t in f.stepped)
+        return ("undetermined", "low", f"{rose}: more samples to tell a step (a refill, a batch) from sustained growth")
     if f.sites_growing:
         steady = [tr for tr in f.size if tr.cls in ("flat", "plateau")]
         if f.n >= 2 and steady:
@@ -501,7 +532,7 @@ def _classic_grow(samples: list[MapSample], v: GoVersion | None, evidence: list[
     same_size = last.oldbuckets == 1 << last.B
     ev = classicmap.evacuation(last.B, last.nevacuate, same_size)
     lo, hi = ev.writes_to_finish
-    bt = classicmap.bucket_type(last.key_size, last.elem_size, not last.noscan, not last.noscan)
+    bt = classicmap.bucket_type(last.key_size, last.elem_size, last.noscan is not True, last.noscan is not True)
     old_b = last.oldbuckets.bit_length() - 1
     freed = classicmap.bucket_array(old_b, bt, v).block
     trailing = []
@@ -586,7 +617,7 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
         return Verdict("leak", conf, evidence, fix, _leak_freed(samples), needs)
 
     if last.alloc_bytes is not None:
-        own = for_version(v).block_size(last.cap * last.elem_size, last.noscan) if last.cap else 0
+        own = own_block(last.cap * last.elem_size, last.noscan, v)
         if last.alloc_bytes >= PIN_FACTOR * max(own, 1) and last.alloc_bytes > own:
             freed = last.alloc_bytes - clone
             evidence.append(Evidence("model", f"its cap reaches {last.cap * last.elem_size:,} bytes of a "
