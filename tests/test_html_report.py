@@ -253,10 +253,11 @@ def test_occupancy_cells_both_layouts():
     """Swiss tables of different sizes, classic buckets summed when downsampled, and no cells at all."""
     swiss = _map("main.t", "healthy", [5], retained=1, impl="swiss")
     swiss["occupancy"] = {"impl": "swiss", "cell": "table", "capacity": 1024 + 128, "used": 900, "tombstones": 40,
-                          "cells": [[890, 1024], [10, 128], [0, 128]]}
+                          "cells": [[890, 1024], [10, 128, 40], [0, 128]]}
     fr, tips, unit, slots = occupancy_cells(swiss["occupancy"])
     assert fr == [890 / 1024, 10 / 128, 0.0] and unit == "table" and slots is None
-    assert tips == ["table 0: 890 of 1,024 slots live", "table 1: 10 of 128 slots live", "table 2: 0 of 128 slots live"]
+    assert tips == ["table 0: 890 of 1,024 slots live", "table 1: 10 of 128 slots live, 40 tombstones",
+                    "table 2: 0 of 128 slots live"]
     classic = _map("main.c", "retained-capacity", [5], retained=1)
     cells = [[8, 8]] * 3000 + [[0, 8]] * 3000 + [[3, 8]] * 2192
     summed = [[sum(c[0] for c in cells[i:i + 2]), 16] for i in range(0, len(cells), 2)]
@@ -333,6 +334,15 @@ def test_icicle_merges_boxes_too_thin_to_see():
     assert "big" in titles and "tiny0" not in titles
     assert f"100 smaller items: {fmt_value(1000, 'bytes')} in all" in titles
     assert len(page.all("rect")) == 3  # all, big, the merged box
+
+
+def test_vocabulary_is_the_verdicts_modules():
+    """The page orders and colours exactly the verdicts goinspect.analysis.verdicts can give."""
+    from goinspect.analysis import verdicts
+    assert sorted(VERDICTS) == sorted(verdicts.VERDICTS)
+    html = render_html(_report([_map(f"main.{v}", v, [1], retained=1) for v in verdicts.VERDICTS], [], 1))
+    for v in verdicts.VERDICTS:
+        assert f".v-{v}{{--vc:var(--{v})}}" in html  # every verdict has its own colour
 
 
 def test_nice_ticks_cover_and_round():

@@ -149,6 +149,8 @@ def _header(target: dict[str, Any]) -> str:
     else:
         rows.append(("Target", f"live process, pid {esc(target.get('pid', '—'))}"))
     rows.append(("Executable", f"<code>{esc(target.get('exe') or '—')}</code>"))
+    if target.get("started_at"):
+        rows.append(("First sample", esc(target["started_at"])))
     impl = target.get("map_impl")
     rows.append(("Go", esc(target.get("go_version") or "—") + (f" · {esc(impl)} maps" if impl else "")))
     times = [float(t) for t in target.get("times") or []]
@@ -451,17 +453,18 @@ def _charts(it: Item) -> str:
 def occupancy_cells(occ: dict[str, Any]) -> tuple[list[float], list[str] | None, str, int | None]:
     """(live fraction per cell, per-cell tooltips or None, what a cell is, slots per cell or None if they differ).
 
-    Takes ``cells`` as ``[[live, capacity], ...]`` (one per bucket, group or table, summed when
-    downsampled) or ``buckets`` as live counts with ``slots_per_bucket``.
+    Takes ``cells`` as ``[[live, capacity(, tombstones)], ...]`` (one per bucket, group or table,
+    summed when downsampled) or ``buckets`` as live counts with ``slots_per_bucket``.
     """
     impl = str(occ.get("impl") or "")
     unit = str(occ.get("cell") or ("group" if impl == "swiss" else "bucket"))
     if isinstance(occ.get("cells"), list):
-        pairs = [(_int(c[0]), _int(c[1])) for c in occ["cells"] if isinstance(c, (list, tuple)) and len(c) >= 2]
+        cells = [[_int(v) for v in c[:3]] for c in occ["cells"] if isinstance(c, (list, tuple)) and len(c) >= 2]
         # A bucket or group has 8 slots in both layouts; a different capacity means cells were summed.
-        slots = 8 if {c for _, c in pairs} == {8} and unit in ("bucket", "group") else None
-        fractions = [live / cap if cap else 0.0 for live, cap in pairs]
-        tips = [f"{unit} {i}: {live:,} of {cap:,} slots live" for i, (live, cap) in enumerate(pairs)]
+        slots = 8 if {c[1] for c in cells} == {8} and unit in ("bucket", "group") else None
+        fractions = [c[0] / c[1] if c[1] else 0.0 for c in cells]
+        tips = [f"{unit} {i}: {c[0]:,} of {c[1]:,} slots live" + (f", {c[2]:,} tombstones" if len(c) > 2 and c[2] else "")
+                for i, c in enumerate(cells)]
     elif isinstance(occ.get("buckets"), list):
         slots = _int(occ.get("slots_per_bucket")) or 8
         counts = [float(v or 0) for v in occ["buckets"]]
