@@ -279,6 +279,19 @@ def test_occupancy_cells_both_layouts():
     assert occ.count("<path") == 3  # full, empty and 3-of-8 buckets: one path per shade
 
 
+def test_time_axis_unit_follows_the_span():
+    from goinspect.render.svg import Series, line_chart
+    hour = line_chart([0.0, 3600.0, 10800.0], [Series("n", [1, 2, 3])], "count", "x")
+    assert re.findall(r'text-anchor="middle">([^<]*)<', hour)[:4] == ["0 h", "1 h", "2 h", "3 h"]
+    ninety = line_chart([0.0, 5400.0], [Series("n", [1, 2])], "count", "x")
+    assert re.findall(r'text-anchor="middle">([^<]*)<', ninety)[:2] == ["0 min", "20 min"]
+    assert "hours since the first sample" in hour
+    mins = line_chart([0.0, 150.0, 300.0], [Series("n", [1, 2, 3])], "count", "x")
+    assert "minutes since the first sample" in mins and ">5 min<" in mins
+    same = line_chart([0.0, 0.0], [Series("n", [1, 2])], "count", "x")
+    assert "every sample at the same time" in same
+
+
 def test_missing_values_break_the_line():
     m = _map("main.m", "undetermined", [1, 2, 3, 4], retained=10)
     m["series"]["reachable_bytes"] = [10, None, 30, 40]

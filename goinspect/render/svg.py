@@ -32,10 +32,18 @@ def fmt_num(value: float, unit: str) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def fmt_seconds(value: float) -> str:
-    if value >= 120:
-        return f"{value / 60:g} min"
-    return f"{value:g} s"
+#: Time axes tick in the largest of these units that the span reaches twice.
+_TIME_UNITS = (("h", 3600.0), ("min", 60.0), ("s", 1.0))
+
+
+def time_unit(span: float) -> tuple[str, float]:
+    return next(((name, f) for name, f in _TIME_UNITS if span >= 2 * f), ("s", 1.0))
+
+
+def fmt_seconds(value: float, span: float | None = None) -> str:
+    """Seconds in the unit a time axis spanning ``span`` (default: ``value``) ticks in: '30 s', '2.5 min', '3 h'."""
+    name, f = time_unit(value if span is None else span)
+    return f"{round(value / f, 6):g} {name}"
 
 
 def nice_ticks(hi: float, n: int = 4, *, integer: bool = False, unit: str = "") -> list[float]:
@@ -81,7 +89,8 @@ def line_chart(t: Sequence[float], series: Sequence[Series], unit: str, title: s
     ytop = yticks[-1] or 1.0
     tmax = max((float(x) for x in t), default=0.0)
     single = n <= 1 or tmax <= 0
-    xticks = [0.0] if single else nice_ticks(tmax, n=5)
+    tname, tf = time_unit(tmax)
+    xticks = [0.0] if single else [x * tf for x in nice_ticks(tmax / tf, n=5)]
     xtop = xticks[-1] or 1.0
 
     def x_of(x: float) -> float:
@@ -100,10 +109,11 @@ def line_chart(t: Sequence[float], series: Sequence[Series], unit: str, title: s
     for v in xticks:
         x = x_of(v)
         out.append(f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 4}"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{esc(fmt_seconds(v))}</text>')
+                   f'<text class="tick" x="{x:.1f}" y="{top + ph + 16}" text-anchor="middle">{esc(fmt_seconds(v, tmax))}</text>')
     out.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}"/>'
                f'<line class="axis" x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}"/>')
-    xlabel = "one sample (growth needs two or more)" if single else "seconds since the first sample"
+    xlabel = ("one sample (growth needs two or more)" if n <= 1 else "every sample at the same time" if single
+              else {"s": "seconds", "min": "minutes", "h": "hours"}[tname] + " since the first sample")
     out.append(f'<text class="axislabel" x="{left + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">{esc(xlabel)}</text>')
     lx = 8.0
     for i, s in enumerate(series):
@@ -129,7 +139,7 @@ def line_chart(t: Sequence[float], series: Sequence[Series], unit: str, title: s
                     continue
                 cx, cy = x_of(float(x)), y_of(float(v))
                 out.append(f'<circle class="pt c{i}" cx="{cx:.1f}" cy="{cy:.1f}" r="3.2">'
-                           f'<title>{esc(f"{s.label} at {fmt_seconds(float(x))}: {fmt_num(float(v), unit)}")}</title></circle>')
+                           f'<title>{esc(f"{s.label} at {fmt_seconds(float(x), tmax)}: {fmt_num(float(v), unit)}")}</title></circle>')
         if single and s.values and s.values[0] is not None:
             cx, cy = x_of(0.0), y_of(float(s.values[0]))
             out.append(f'<text class="ptlabel" x="{cx + 8:.1f}" y="{cy + 4 - 12 * i:.1f}">'
