@@ -466,6 +466,26 @@ def test_link_to_a_folded_healthy_item_opens_it(tmp_path):
     assert requests == []
 
 
+@needs_chromium
+def test_clicking_a_column_sorts_the_summary(tmp_path):
+    """Our sorting script in a real browser: a harness (CSP removed for it only) clicks 'Retained' twice."""
+    maps = [_map("main.a", "leak", [1, 2], retained=300), _map("main.b", "leak", [1, 2], retained=100),
+            _map("main.c", "leak", [1, 2], retained=200)]
+    html = render_html(_report(maps, [], 2))
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    harness = """<script>
+      const th = Array.from(document.querySelectorAll("table.sortable th")).find(h => h.textContent === "Retained");
+      const names = () => Array.from(document.querySelectorAll("table.sortable tbody tr td:nth-child(2)"))
+                               .map(td => td.textContent).join(",");
+      th.click(); const asc = names(); th.click(); const desc = names();
+      document.body.dataset.sorted = asc + "|" + desc;
+    </script>"""
+    out = tmp_path / "sort.html"
+    out.write_text(html.replace("</body>", harness + "</body>"))
+    page, _ = browse(out, tmp_path)
+    assert page.all("body")[0]["data-sorted"] == "main.b,main.c,main.a|main.a,main.c,main.b"
+
+
 def _analyze(svc: Any, html_file: Path, samples: int) -> dict[str, Any] | None:
     """``goinspect analyze --pid P --samples N --json --html FILE`` (the real CLI, in a subprocess) while the
     program keeps stepping, so the charts have growth to show; None while this checkout has no analyze --html."""
