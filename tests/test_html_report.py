@@ -175,6 +175,22 @@ def test_page_structure_worst_first_with_every_part():
     assert "default-src 'none'" in csp and "script-src 'sha256-" in csp
 
 
+def test_unmatched_sites_biggest_first_and_the_tail_folded():
+    sites = [{"id": i, "function": f"main.f{i}", "file": "/m.go", "line": i, "kind": "other", "trend": "flat",
+              "feeds": None, "text": f"x := make([]byte, {i})", "inuse_bytes": [i, i * 1000], "alloc_bytes": [i, i]}
+             for i in range(1, 21)]
+    report = _report([_map("main.m", "leak", [1, 2], retained=1)], [], 2, sites)
+    report["target"]["profiles"] = ["http://127.0.0.1:1/debug/pprof/heap"] * 2
+    page = Page(render_html(report))
+    text = page.body_text
+    order = [int(m) for m in re.findall(r"main\.f(\d+)", text)]
+    assert order == list(range(20, 0, -1))  # most bytes in use (last profile) first
+    assert f"5 more sites, {fmt_value(15_000, 'bytes')} in use in all" in text  # 5+4+3+2+1 kB folded
+    assert "x := make([]byte, 20)" in text  # the source line of each site
+    assert "http://127.0.0.1:1/debug/pprof/heap ×2" in " ".join(text.split())
+    assert_self_contained(page)  # a profile URL is shown as text, never as a link
+
+
 def test_summary_table_sort_keys_and_totals():
     maps = [_map("main.a", "churn", [1, 2], retained=300), _map("main.b", "leak", [1, 9], retained=100)]
     page = Page(render_html(_report(maps, [], 2)))

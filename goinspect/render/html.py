@@ -172,8 +172,9 @@ def _header(target: dict[str, Any]) -> str:
                      + (f", built in {float(graph['seconds']):.2f} s" if graph.get("seconds") is not None else "")))
     profiles = [str(p) for p in target.get("profiles") or []]
     if profiles:
-        rows.append(("Heap profiles", f"{len(profiles)}: " + ", ".join(f"<code>{esc(p)}</code>" for p in profiles[:4])
-                     + (" …" if len(profiles) > 4 else "")))
+        uses = {p: profiles.count(p) for p in profiles}  # a URL is polled once per sample
+        shown = [f"<code>{esc(p)}</code>" + (f" ×{k}" if k > 1 else "") for p, k in list(uses.items())[:4]]
+        rows.append(("Heap profiles", f"{len(profiles)}: " + ", ".join(shown) + (" …" if len(uses) > 4 else "")))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (f'<header class="top"><div class="wrap"><h1>goinspect heap report '
             f'<span class="subject">{esc(_subject(target))}</span></h1><dl class="meta">{dl}</dl></div></header>')
@@ -537,7 +538,9 @@ def _site_rows(sites: Iterable[dict[str, Any]]) -> str:
     for s in sites:
         inuse = [_int(v) for v in s.get("inuse_bytes") or []]
         where = f"{s.get('file') or '?'}:{s.get('line') or '?'}"
-        rows.append(f"<tr><td><code>{esc(s.get('function') or '?')}</code><div class=\"where\">{esc(where)}</div></td>"
+        src = str(s.get("text") or "").strip()
+        src_html = f'<div class="srcline"><code>{esc(src)}</code></div>' if src else ""
+        rows.append(f"<tr><td><code>{esc(s.get('function') or '?')}</code><div class=\"where\">{esc(where)}</div>{src_html}</td>"
                     f"<td>{esc(s.get('kind') or '')}</td><td>{esc(s.get('trend') or '')}</td>"
                     f'<td class="num">{_bytes(inuse[-1]) if inuse else "—"}</td>'
                     f"<td>{sparkline(inuse, title='in-use bytes over the profiles') if len(inuse) > 1 else ''}</td></tr>")
@@ -552,13 +555,24 @@ def _item_sites(ids: Sequence[Any], sites: dict[Any, dict[str, Any]]) -> str:
     return "<h4>Allocation sites feeding it (heap profiles)</h4>" + _site_rows(found)
 
 
+#: Unmatched profile sites shown before the rest are folded away.
+TOP_SITES = 15
+
+
 def _unmatched_sites(sites: dict[Any, dict[str, Any]], items: list[Item]) -> str:
+    """Profile sites no map or slice claimed, most in-use bytes (last profile) first; the tail folded."""
     used = {i for it in items for i in it.data.get("sites") or []}
     rest = [s for sid, s in sites.items() if sid not in used and not s.get("feeds")]
     if not rest:
         return ""
+    rest.sort(key=lambda s: -_int((s.get("inuse_bytes") or [0])[-1]))
+    top, tail = rest[:TOP_SITES], rest[TOP_SITES:]
+    more = (f'<details class="group"><summary>{len(tail)} more sites, '
+            f'{_bytes(sum(_int((s.get("inuse_bytes") or [0])[-1]) for s in tail))} in use in all</summary>'
+            f'{_site_rows(tail)}</details>') if tail else ""
     return ('<section id="sites"><h2>Other allocation sites in the heap profiles</h2>'
-            '<p class="hint">Sites not matched to any map or slice.</p>' + _site_rows(rest) + "</section>")
+            '<p class="hint">Sites not matched to any map or slice, most bytes in use first.</p>'
+            + _site_rows(top) + more + "</section>")
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -685,7 +699,7 @@ svg.icicle .box rect{fill:var(--vc,var(--muted));stroke:none}svg.icicle .box.v-n
 svg.icicle .box.sub rect{opacity:.6}svg.icicle text{fill:#fff;font-size:12px;font-weight:600;pointer-events:none}
 svg.icicle{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:4px}
 .slicebar .alloc{fill:var(--o0)}.slicebar .capr{fill:var(--c0);opacity:.35}.slicebar .lenr{fill:var(--c0)}
-.where{font-size:12px;color:var(--muted)}.hint{color:var(--muted);font-size:14px;margin-top:0}.empty{color:var(--muted)}
+.where{font-size:12px;color:var(--muted)}.srcline code{font-size:12px;white-space:pre-wrap}.hint{color:var(--muted);font-size:14px;margin-top:0}.empty{color:var(--muted)}
 footer{max-width:1100px;margin:20px auto;padding:0 20px 30px;color:var(--muted);font-size:12px}
 """ % {"light": _shades("#c6dbef", "#08306b"), "dark": _shades("#1e3a5f", "#9ecbff")}
 
