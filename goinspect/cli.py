@@ -28,6 +28,7 @@ COMMAND_MODULES: list[tuple[str | None, str]] = [
     (None, "map"),
     (None, "slices"),
     (None, "check"),
+    (None, "analyze"),
     (None, "why"),
     (None, "model"),
     (None, "ci"),
