@@ -191,6 +191,21 @@ def test_unmatched_sites_biggest_first_and_the_tail_folded():
     assert_self_contained(page)  # a profile URL is shown as text, never as a link
 
 
+def test_cores_and_profiles_only_headers():
+    cores = _report([_map("main.m", "leak", [1, 2], retained=1)], [], 2)
+    cores["target"].update(kind="core", pid=None, cores=["/tmp/core.1", "/tmp/core.2"])
+    text = " ".join(Page(render_html(cores)).body_text.split())
+    assert "2 core files: /tmp/core.1 , /tmp/core.2" in text and "payments (core)" in text
+    profiles = {"target": {"kind": "profiles", "pid": None, "exe": None, "cores": [], "samples": 0, "times": [],
+                           "pause_seconds": [], "profiles": ["a.pb.gz", "b.pb.gz"]},
+                "maps": [], "slices": [],
+                "profile_sites": [{"id": 0, "function": "main.grow", "file": "m.go", "line": 3, "kind": "map-buckets",
+                                   "trend": "growing", "feeds": None, "inuse_bytes": [1, 2], "alloc_bytes": [1, 2]}]}
+    text = " ".join(Page(render_html(profiles)).body_text.split())
+    assert "heap profiles only (no process or core was read)" in text and "main.grow" in text
+    assert "No process or core was read" in text and "0 snapshots" in text
+
+
 def test_summary_table_sort_keys_and_totals():
     maps = [_map("main.a", "churn", [1, 2], retained=300), _map("main.b", "leak", [1, 9], retained=100)]
     page = Page(render_html(_report(maps, [], 2)))

@@ -69,7 +69,7 @@ def render_html(report: dict[str, Any]) -> str:
     flagged = [it for it in items if it.verdict != "healthy"]
     healthy = [it for it in items if it.verdict == "healthy"]
     body = [
-        _summary(items),
+        _summary(items, target),
         _retained_figure(items),
         '<section id="items"><h2>Maps and slices</h2>',
         *(_item_section(it, sites) for it in flagged),
@@ -135,6 +135,8 @@ def _rich(text: Any) -> str:
 def _subject(target: dict[str, Any]) -> str:
     exe = str(target.get("exe") or "")
     name = exe.rsplit("/", 1)[-1] or "target"
+    if target.get("kind") == "profiles":
+        return f"{name} (heap profiles)" if exe else "heap profiles"
     if target.get("kind") == "core" or target.get("cores"):
         return f"{name} (core)"
     return f"{name} (pid {target.get('pid')})" if target.get("pid") is not None else name
@@ -142,7 +144,9 @@ def _subject(target: dict[str, Any]) -> str:
 
 def _header(target: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
-    if target.get("kind") == "core" or target.get("cores"):
+    if target.get("kind") == "profiles":
+        rows.append(("Target", "heap profiles only (no process or core was read)"))
+    elif target.get("kind") == "core" or target.get("cores"):
         cores = [str(c) for c in target.get("cores") or []]
         rows.append(("Target", f"{len(cores)} core file{'s' if len(cores) != 1 else ''}: "
                      + ", ".join(f"<code>{esc(c)}</code>" for c in cores)))
@@ -157,7 +161,7 @@ def _header(target: dict[str, Any]) -> str:
     samples = _int(target.get("samples")) or len(times)
     span = f" over {times[-1] - times[0]:.3g} s" if len(times) > 1 else ""
     rows.append(("Samples", f"{samples} snapshot{'s' if samples != 1 else ''}{span}"
-                 + (" · verdicts that need growth over time say so" if samples <= 1 else "")))
+                 + (" · verdicts that need growth over time say so" if samples == 1 else "")))
     pauses = [float(p) for p in target.get("pause_seconds") or [] if p is not None]
     if pauses:
         ms = sorted(p * 1000 for p in pauses)
@@ -201,7 +205,7 @@ def _verdict_counts(items: Iterable[Item]) -> dict[str, int]:
     return counts
 
 
-def _summary(items: list[Item]) -> str:
+def _summary(items: list[Item], target: dict[str, Any]) -> str:
     counts = _verdict_counts(items)
     worst = items[0].verdict if items else "healthy"
     leaks = [it for it in items if it.verdict == "leak"]
@@ -224,7 +228,8 @@ def _summary(items: list[Item]) -> str:
     healthy = [it for it in items if it.verdict == "healthy"]
     table = flagged + _folded(healthy, _summary_table(healthy))
     if not items:
-        table = '<p class="empty">No maps or slices were found.</p>'
+        table = ('<p class="empty">No process or core was read: see the heap profiles\' allocation sites below.</p>'
+                 if target.get("kind") == "profiles" else '<p class="empty">No maps or slices were found.</p>')
     return (f'<section id="summary"><p class="headline {_vclass(worst)}">{headline}</p>'
             f'<div class="chips">{"".join(chips)}</div>'
             f'<p class="totals">{nmaps} map{"s" if nmaps != 1 else ""} and {len(items) - nmaps} '
