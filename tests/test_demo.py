@@ -1,6 +1,7 @@
-"""`goinspect demo` end to end: the bundled service really leaks sessions and really churns pages.
+"""`goinspect demo` end to end: the bundled service really leaks sessions, and goinspect says so.
 
-What each line does is read from the service's own source, not from goinspect.
+What each map and line does is read from the service's own source (its comments say which map
+leaks and which is bounded), not from goinspect.
 """
 
 from __future__ import annotations
@@ -19,18 +20,25 @@ def line_of(text: str) -> int:
     return hit
 
 
-def test_demo_finds_the_leak_and_the_churn(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "goinspect", "demo", "--json", "--snapshots", "4",
-                           "--logins", "300", "--renders", "60", "--keep", str(tmp_path)],
+def test_demo_finds_the_leak_and_clears_the_bounded_cache(tmp_path):
+    html = tmp_path / "demo.html"
+    done = subprocess.run([sys.executable, "-m", "goinspect", "demo", "--json", "--samples", "4",
+                           "--logins", "300", "--renders", "60", "--html", str(html)],
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert len(report["snapshots"]) == 4 and len(list(tmp_path.glob("heap.*.pb.gz"))) == 4
-    sites = {(s["file"], s["line"]): s for s in report["sites"]}
-    # Every login stores one *session that nothing deletes: 300 more of them at each snapshot.
-    leak = sites[(str(SERVICE), line_of("s := &session{user: user}"))]
-    assert leak["class"] == "growing" and leak["monotonic"]
-    # Pages are built by append and dropped after each request: allocated a lot, held nothing.
+    assert report["target"]["samples"] == 4 and len(report["target"]["profiles"]) == 4
+    maps = {m["name"]: m for m in report["maps"]}
+    # "sessions: every /login stores a session that is never evicted (a leak)": 300 more per round.
+    leak = maps["main.sessions"]
+    assert leak["verdict"] == "leak" and leak["series"]["count"] == [300, 600, 900, 1200]
+    assert leak["path"][0].endswith("main.sessions") and leak["fix"]
+    # "recent: a bounded cache of the last 512 requests": never a leak, whatever else it is.
+    assert maps["main.recent"]["verdict"] != "leak"
+    assert max(maps["main.recent"]["series"]["count"]) <= 512
+    # The session map's write is the profile site that feeds it; the page append is churn.
+    sites = {(s["file"], s["line"]): s for s in report["profile_sites"]}
+    assert sites[(str(SERVICE), line_of('sessions["sess-"+user] = s'))]["feeds"] == "main.sessions"
     churn = sites[(str(SERVICE), line_of("page = append(page,"))]
-    assert churn["class"] == "churn" and churn["kind"] == "slice-growth"
-    assert churn["companion"]["growth"] > 0  # alloc_space kept rising while in-use stayed level
+    assert churn["trend"] == "churn" and churn["kind"] == "slice-growth"
+    assert "main.sessions" in html.read_text()
