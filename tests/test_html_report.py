@@ -348,7 +348,7 @@ def test_minimal_report_renders():
 
 def test_retained_tree_hierarchy_adds_up():
     maps = [_map("main.state.a", "leak", [1, 2], retained=600), _map("main.state.b", "healthy", [1], retained=400),
-            _map("example.com/x/y.v", "healthy", [1], retained=50, path=["example.com/x/y.v"])]
+            _map("example.com/x/y.v", "healthy", [1], retained=50, path=["global example.com/x/y.v", "map header"])]
     maps[2]["series"]["structure_bytes"] = [20]
     slices = [_slice("main.worker.buf", "slice-pinning", [1], alloc=30, retained=100)]
     items = ordered_items(_report(maps, slices, 2))
@@ -361,8 +361,13 @@ def test_retained_tree_hierarchy_adds_up():
     assert state.value == 1000 and {c.label for c in state.children} == {"main.state.a", "main.state.b"}
     y = next(c for c in g.children if c.label == "example.com/x/y.v")  # the root itself: no extra level
     assert [(c.label, c.value) for c in y.children] == [("buckets/tables", 20), ("values", 30)]
-    worker = kinds["goroutine stacks"].children[0]  # a stack local groups under its function
+    worker = kinds["goroutine stacks"].children[0]  # a stack local groups under its goroutine's function
     assert worker.label == "main.worker" and [c.label for c in worker.children] == ["main.worker.buf"]
+    two = [_slice("main.serve.buf", "healthy", [1], alloc=8, retained=8), _map("main.serve.m#7", "leak", [1], retained=9)]
+    two[0]["path"] = ["stack main.serve.buf (goroutine 7)", "slice array 0x1 (8 B)"]
+    two[1].update(root="stack", goroutine=7)
+    (g7,) = retained_tree(ordered_items(_report(two[1:], two[:1], 1))).children[0].children
+    assert g7.label == "main.serve (goroutine 7)" and {c.label for c in g7.children} == {"main.serve.buf", "main.serve.m#7"}
     buf = worker.children[0]
     assert [(c.label, c.value) for c in buf.children] == [("backing array", 30), ("what elements point to", 70)]
     for node in (root, g, state, y, worker, buf):

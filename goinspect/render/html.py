@@ -262,23 +262,24 @@ def _summary_table(items: list[Item]) -> str:
 # --- retained bytes by root path ----------------------------------------------------------------
 
 def _root_var(it: Item) -> str:
-    """The root an item hangs from: the path's first hop, else the variable part of the item's name.
+    """The root an item hangs from, by name: a global's variable, a stack local's goroutine and function.
 
     ``pkg/path.var.field`` -> ``pkg/path.var`` (package paths may hold dots before the last '/');
-    a stack local ``pkg.Func.var`` groups under its function ``pkg.Func``.
+    a stack local ``pkg.Func.var`` (``#goid`` suffix or not) -> ``pkg.Func (goroutine N)``, the
+    goroutine taken from the item's ``goroutine`` field or its root hop ``... (goroutine N)``.
     """
-    path = [str(p) for p in it.data.get("path") or []]
-    if len(path) >= 2:
-        first = path[0]
-        kind = str(it.data.get("root") or "")
-        return first[len(kind) + 1:] if kind and first.startswith(kind + " ") else first  # "global main.x"
-    name = it.name
+    name = it.name.split("#", 1)[0]
     slash = name.rfind("/")
-    head, rest = name[: slash + 1], name[slash + 1:]
-    parts = rest.split(".")
-    if it.data.get("root") == "stack":
-        return head + ".".join(parts[:-1]) if len(parts) > 2 else name
-    return head + ".".join(parts[:2]) if len(parts) > 2 else name
+    head, parts = name[: slash + 1], name[slash + 1:].split(".")
+    if it.data.get("root") != "stack":
+        return head + ".".join(parts[:2]) if len(parts) > 2 else it.name
+    frame = str(it.data.get("frame") or (head + ".".join(parts[:-1]) if len(parts) > 2 else name))
+    goid = it.data.get("goroutine")
+    if goid is None:
+        hop = str((it.data.get("path") or [""])[0])
+        m = re.search(r"\(goroutine (\d+)\)", hop)
+        goid = m.group(1) if m else None
+    return f"{frame} (goroutine {goid})" if goid is not None else frame
 
 
 def _last(series: dict[str, Any], key: str) -> int | None:
