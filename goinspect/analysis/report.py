@@ -73,8 +73,9 @@ def slice_sample(snap: Snapshot, s: dict[str, Any], t: float, prev_targets: np.n
                        rooted=True, noscan=snap.noscan.get(s["name"])), targets
 
 
-def occupancy(m: dict[str, Any]) -> dict[str, Any] | None:
-    """What the HTML picture draws: live slots per table (Swiss) or the classic map's totals."""
+def occupancy(m: dict[str, Any], bucket_live: np.ndarray | None = None) -> dict[str, Any] | None:
+    """What the HTML picture draws: live slots per table (Swiss) or per primary bucket (classic: its own
+    8 slots, not its overflow chain), at most MAX_CELLS cells (neighbours summed)."""
     if m.get("addr") is None:
         return None
     if m["impl"] == "swiss" and m.get("swiss"):
@@ -87,14 +88,23 @@ def occupancy(m: dict[str, Any]) -> dict[str, Any] | None:
                 "used": int(m["count"]), "tombstones": w.get("tombstones", 0), "cells": _downsample(cells)}
     if m.get("hmap"):
         w = m["hmap"]["walk"]
-        per_bucket = w.get("live_per_bucket")
-        cells = [[int(c), 8] for c in per_bucket] if per_bucket else []
+        cells = _downsample_live(bucket_live) if bucket_live is not None and len(bucket_live) else []
         return {"impl": "hmap", "cell": "bucket", "capacity": 8 * ((w.get("buckets") or 0) +
                                                                     int(w.get("overflow_buckets", 0))),
                 "used": int(m["count"]), "tombstones": int(w.get("empty_one_slots", 0)),
                 "buckets": w.get("buckets"), "overflow_buckets": w.get("overflow_buckets", 0),
-                "cells": _downsample(cells)}
+                "cells": cells}
     return None
+
+
+def _downsample_live(live: np.ndarray) -> list[list[int]]:
+    """[live, slots] per bucket, or per run of neighbouring buckets when there are more than MAX_CELLS."""
+    n = len(live)
+    if n <= MAX_CELLS:
+        return [[int(c), 8] for c in live.tolist()]
+    edges = np.linspace(0, n, MAX_CELLS + 1).astype(np.int64)
+    sums = np.add.reduceat(live.astype(np.int64), edges[:-1])
+    return [[int(a), int(8 * b)] for a, b in zip(sums.tolist(), np.diff(edges).tolist())]
 
 
 def _downsample(cells: list[list[int]]) -> list[list[int]]:
@@ -160,7 +170,7 @@ def build_report(target: dict[str, Any], snapshots: list[Snapshot], sites: list[
                              "structure_bytes": [s.structure_bytes for s in samples],
                              "reachable_bytes": [s.reachable_bytes for s in samples],
                              "retained_bytes": [s.retained_bytes for s in samples]}
-            out["occupancy"] = occupancy(last)
+            out["occupancy"] = occupancy(last, last_snap.bucket_live.get(name))
             out["impl"] = last.get("impl")
             maps.append(out)
         else:

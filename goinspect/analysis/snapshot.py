@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from goinspect.analysis.graph import HeapGraph
 from goinspect.runtime.census import Census
 from goinspect.runtime.heapgraph import ScanPlan, collect
@@ -36,6 +38,7 @@ class Snapshot:
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)
     roots: dict[str, Root] = field(default_factory=dict)
     noscan: dict[str, bool | None] = field(default_factory=dict)  # the buckets/groups or array hold no pointers
+    bucket_live: dict[str, np.ndarray] = field(default_factory=dict)  # classic maps: live slots per primary bucket
     graph: HeapGraph | None = None
     graph_seconds: float = 0.0
 
@@ -71,7 +74,10 @@ def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, s
         for r in roots:
             snap.roots[r.name] = r
             if r.kind == "map":
-                snap.maps[r.name] = census.read_map(r).to_json()
+                info = census.read_map(r)
+                snap.maps[r.name] = info.to_json()
+                if info.primary_live is not None:
+                    snap.bucket_live[r.name] = info.primary_live
                 lay = census.map_layout(r.type_name)
                 snap.noscan[r.name] = getattr(lay, "noscan", getattr(lay, "noscan_guess", None))
             else:

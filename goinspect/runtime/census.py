@@ -46,10 +46,12 @@ class MapInfo:
     entries: list[dict[str, Any]] | None = None
     error: str | None = None
     ownership: dict[str, Any] | None = None  # the span owning each structure (goinspect.runtime.ownership)
+    primary_live: np.ndarray | None = None  # classic: live slots per primary bucket (not in the JSON; too long)
 
     def to_json(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
         d.pop("hmap" if self.impl == "swiss" else "swiss")
+        d.pop("primary_live")
         for k in ("entries", "error", "ownership"):
             if d[k] is None:
                 d.pop(k)
@@ -144,6 +146,7 @@ class Census:
                 return info
             info.count = m2.header["count"]
             info.hmap = m2.to_json()
+            info.primary_live = m2.primary_live
             if self.spans is not None:
                 info.ownership = ownership.classic_owners(self.spans, hdr, m2, lay, t.go_version)
             structure = m2.structure_bytes

@@ -160,6 +160,7 @@ class ArrayWalk:
     unreadable_primary: int = 0
     evacuated_below: int = 0  # evacuated buckets among the first ``nevacuate``
     evacuated_mixed: int = 0  # evacuated buckets with a slot whose tophash is not an evacuation mark
+    primary_live: list[np.ndarray] = field(default_factory=list)  # live slots per primary bucket, chunk by chunk
 
 
 def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRows | None, *,
@@ -188,6 +189,8 @@ def walk_array(mem: Memory, addr: int, n: int, lay: ClassicLayout, keep: KeptRow
             th = first[evacuated, :classicmap.BUCKET_COUNT]
             out.evacuated_mixed += int(np.count_nonzero(((th <= EMPTY_ONE) | (th >= MIN_TOPHASH)).any(axis=1)))
             first = first[~evacuated]
+        else:
+            out.primary_live.append(np.count_nonzero(live_mask(first), axis=1).astype(np.uint8))
         w = walk_chains(mem, first, lay, stop, keep)
         c = out.chains
         c.overflow_addrs += w.overflow_addrs
@@ -236,6 +239,8 @@ class ClassicMap:
     structure_bytes: int
     overflow_addrs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # current array's chains
     old_overflow_addrs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # unevacuated old chains
+    #: Live slots in each primary bucket of the current array (not its overflow chain): the occupancy picture.
+    primary_live: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     def to_json(self) -> dict[str, Any]:
         return {"header": self.header, "mapextra": self.mapextra, "walk": self.walk}
@@ -275,9 +280,11 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
     alloc_end = h["buckets"] + total * bsize
     prealloc_used = 0
     ovf = old_ovf = np.zeros(0, np.uint64)
+    primary_live = np.zeros(0, np.uint8)
     if h["buckets"]:
         aw = walk_array(mem, h["buckets"], nb, lay, keep)
         w = aw.chains
+        primary_live = np.concatenate(aw.primary_live) if aw.primary_live else primary_live
         ovf = np.concatenate(w.overflow_addrs) if w.overflow_addrs else np.zeros(0, np.uint64)
         prealloc_used = int(np.count_nonzero((ovf >= array_end) & (ovf < alloc_end)))
         walk.update(overflow_buckets=w.overflow, live=w.live, empty_one_slots=w.empty_one,
@@ -319,7 +326,7 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
             mapextra = {"overflow": hex(ov), "oldoverflow": hex(oov), "nextOverflow": hex(nxt),
                         "overflow_len": _slice_len(mem, ov), "oldoverflow_len": _slice_len(mem, oov),
                         "unused_preallocated_overflow": _unused_prealloc(mem, h["buckets"], nxt, lay, nb, alloc_end)}
-    return ClassicMap(header, mapextra, walk, structure, ovf, old_ovf)
+    return ClassicMap(header, mapextra, walk, structure, ovf, old_ovf, primary_live)
 
 
 def _unused_prealloc(mem: Memory, buckets: int, next_overflow: int, lay: ClassicLayout, nb: int,
