@@ -1,6 +1,6 @@
 """goinspect maps: every map a Go process (or core) holds, read completely from its memory.
 
-For each global map (and map field of a global struct): its count, how many
+For each map -- globals, map fields of global structs, goroutine-stack locals -- its count, how many
 bytes the structure holds against what the live entries need, and the
 implementation's internals -- classic maps: buckets, overflow chains, growth
 state, mapextra; Swiss maps: tables, capacity, ctrl-byte census. The target
@@ -22,11 +22,9 @@ from goinspect.errors import UsageError
 from goinspect.render.table import render_table
 from goinspect.render.units import fmt_value
 from goinspect.runtime.census import Census
-from goinspect.runtime.roots import Root, find_roots
+from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, prepare_roots
 from goinspect.runtime.spans import SpanIndex
 
-#: Packages whose globals are the runtime's own bookkeeping, hidden unless --runtime.
-RUNTIME_PREFIXES = ("runtime.", "internal/", "runtime/internal/")
 MHEAP = "runtime.mheap_"
 
 
@@ -100,13 +98,14 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
         user = [g for g in globals_ if args.runtime or not g.name.startswith(RUNTIME_PREFIXES)]
         census = Census(target, None)
         census.prepare(_container_types(user))
+        prepare_roots(target, census, runtime=args.runtime)  # goroutine-stack locals: DWARF, pclntab, layouts
         maps: list[dict[str, Any]] = []
         slices: list[dict[str, Any]] = []
         with target.paused():
             t0 = time.perf_counter()
             census.spans = SpanIndex(target.memory, target, mheap.addr,
                                      go_version=target.go_version) if mheap else None
-            for root in find_roots(user, target, target.memory):
+            for root in gather_roots(target, user, target.memory, runtime=args.runtime):
                 if not select(root):
                     continue
                 if root.kind == "map" and want_maps:

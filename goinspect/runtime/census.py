@@ -179,7 +179,7 @@ class Census:
     def read_slice(self, r: Root) -> SliceInfo | None:
         elem = r.key_elem[1]
         s = read_slice(self.target.memory, r.addr, name=r.name, root=r.root, type_name=r.type_name,
-                       elem_type=elem, elem_size=self.size(elem), spans=self.spans)
+                       elem_type=elem, elem_size=self.size(elem), spans=self.spans, words=r.words)
         if s is not None and self.spans is not None:
             s.span = ownership.slice_owner(self.spans, int(s.array_addr, 16), s.cap_bytes)
         return s

@@ -1,17 +1,29 @@
-"""Find the maps and slices a program holds: globals of map or slice type, and map/slice
-fields of global structs (one level, also through a pointer to a struct).
+"""Find the maps and slices a program holds: its roots.
 
-Names are ``pkg.var`` and ``pkg.var.field`` with root kind ``global``; goroutine-stack
-locals (``pkg.Func.var``, root ``stack``) come with the reachability work.
+- Globals of map or slice type, and map/slice fields of global structs (one level, also through
+  a pointer to a struct): ``pkg.var`` and ``pkg.var.field``, root ``global``.
+- Goroutine-stack locals and parameters (``goinspect.runtime.goroutines`` walks every goroutine's
+  frames, ``goinspect.symbolize.dwarf_locals`` says where each local lives at a PC): a map or slice
+  variable, a map/slice field of a struct variable, or one behind a pointer variable (including
+  ``&x`` variables the compiler moved to the heap): ``pkg.Func.var`` (``pkg.Func.var.field``),
+  root ``stack``, with the goroutine id and the frame's function.
+
+``gather_roots`` is the one entry point; ``prepare_roots`` does everything that needs only the
+binary (DWARF index, pclntab, layouts) and should run before a live target is paused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Protocol
+import weakref
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
 
 from goinspect.runtime.bulk import read_or_none, uint_at
 from goinspect.runtime.types import PTR_SIZE, Memory, Types, slice_elem, split_map_type
+
+#: Packages that are the runtime's own bookkeeping: their globals and locals are left out unless asked for.
+RUNTIME_PREFIXES = ("runtime.", "internal/", "runtime/internal/")
 
 
 class GlobalLike(Protocol):
@@ -24,13 +36,22 @@ class GlobalLike(Protocol):
 @dataclass(frozen=True, slots=True)
 class Root:
     """A map or slice variable: ``addr`` is where the variable itself lives (the map's header pointer,
-    or the slice header)."""
+    or the slice header).
+
+    Stack roots carry their goroutine id and the (physical) function of their frame. A slice header
+    the compiler split over three stack slots that are not adjacent has each word's address in
+    ``words`` (``addr`` is then the first, the array pointer); ``words`` is empty when the header is
+    three contiguous words at ``addr``.
+    """
 
     name: str
-    root: str  # 'global' (later: 'stack')
+    root: str  # 'global' | 'stack'
     kind: str  # 'map' | 'slice'
     addr: int
     type_name: str
+    goroutine: int | None = None
+    frame: str = ""
+    words: tuple[int, ...] = ()
 
     @property
     def key_elem(self) -> tuple[str, str]:
@@ -79,3 +100,242 @@ def find_roots(globals_: Iterable[GlobalLike], types: Types, mem: Memory) -> lis
             if fk:
                 out.append(Root(f"{g.name}.{f.name}", "global", fk, base + f.offset, f.type_name))
     return sorted(out, key=lambda r: r.name)
+
+
+# -- goroutine stacks -------------------------------------------------------------------------------
+
+
+@dataclass
+class StackContext:
+    """What reading stack roots needs from the binary, resolved before the pause (``prepare_roots``)."""
+
+    layout: Any  # goroutines.GLayout
+    allgs: int  # address of runtime.allgs
+    unwinder: Any  # goroutines.Unwinder
+    index: Any  # dwarf_locals.LocalsIndex
+    registers: Callable[[list[int]], dict[int, tuple[int, int]]] | None
+    bad_types: set[str] = field(default_factory=set)  # types the census could not lay out
+    stats: dict[str, Any] = field(default_factory=dict)  # of the last read: see ``stack_roots``
+
+
+_PREPARED: "weakref.WeakKeyDictionary[Any, StackContext]" = weakref.WeakKeyDictionary()
+
+
+def prepare_roots(target: Any, census: Any = None, *, runtime: bool = False) -> set[str]:
+    """Resolve, before pausing, everything stack roots need: the DWARF locals index (cached per build-id),
+    the pclntab, ``runtime.g``'s layout and -- with ``census`` -- the layouts of every map/slice type a
+    local can have. Returns those type names. Idempotent; ``gather_roots`` calls it if nobody did.
+    """
+    ctx = _PREPARED.get(target)
+    if ctx is None:
+        ctx = _build_context(target)
+        if ctx is None:
+            return set()
+        _PREPARED[target] = ctx
+    names = {n for n in _candidate_types(ctx.index, runtime) if n not in ctx.bad_types}
+    if census is not None:
+        _prefetch_types(target, names)
+        for name in sorted(names):
+            try:
+                census.prepare([name])
+            except Exception:  # noqa: BLE001 -- a type gdb cannot lay out only loses that local
+                ctx.bad_types.add(name)
+        names -= ctx.bad_types
+    return names
+
+
+def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, runtime: bool = False) -> list[Root]:
+    """Every root: the globals (runtime ones only with ``runtime``) as ``find_roots`` finds them, then the
+    maps and slices in goroutine-stack locals (``stack_roots``). Call while a live target is paused."""
+    user = [g for g in globals_ if runtime or not g.name.startswith(RUNTIME_PREFIXES)]
+    out = find_roots(user, target, mem)
+    prepare_roots(target, runtime=runtime)
+    ctx = _PREPARED.get(target)
+    if ctx is not None:
+        out += stack_roots(ctx, mem, runtime=runtime)
+    return out
+
+
+def stack_stats(target: Any) -> dict[str, Any]:
+    """Figures of the last stack-root read of ``target`` (goroutines, walked, skipped and why, frames, roots)."""
+    ctx = _PREPARED.get(target)
+    return dict(ctx.stats) if ctx is not None else {}
+
+
+def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> list[Root]:
+    """Maps and slices held by locals of every goroutine's frames.
+
+    A local is read where its DWARF location puts it at the frame's PC: a stack slot (CFA-relative)
+    or static memory. Locals only in registers there are skipped (counted in ``stats['in_registers']``):
+    a parked goroutine's registers are not saved anywhere -- though Go spills every value live across
+    a call to the stack, so a parked frame's locals are in slots. Names are ``pkg.Func.var``; when the
+    same name occurs more than once (several goroutines run the function, or it recurses), every
+    occurrence gets ``#goid`` (and ``/depth`` within one goroutine) appended, so names stay unique
+    and stable for a given set of goroutines.
+    """
+    from goinspect.runtime.goroutines import read_goroutines, read_stack
+    from goinspect.symbolize.dwarf_locals import word_addresses
+
+    gs = read_goroutines(mem, ctx.layout, ctx.allgs, ctx.registers)
+    stats: dict[str, Any] = {"goroutines": len(gs), "walked": 0, "frames": 0, "in_registers": 0, "implausible": 0,
+                             "skipped": dict(Counter(g.skipped for g in gs if g.skipped)), "unwind_stopped": {}}
+    found: list[tuple[str, int, int, Root]] = []  # (name, goid, depth, root without its final name)
+    seen: set[tuple[int, int, str]] = set()
+    stopped: Counter[str] = Counter()
+    for g in gs:
+        st = read_stack(mem, g)
+        if st is None:
+            continue
+        ctx.unwinder.unwind(st)
+        stats["walked"] += 1
+        stats["frames"] += len(st.frames)
+        if st.stopped:
+            stopped[st.stopped.split(" at ")[0]] += 1
+        for depth, fr in enumerate(st.frames):
+            for var in sorted(ctx.index.at(fr.entry), key=lambda v: v.inlined):
+                if not runtime and var.function.startswith(RUNTIME_PREFIXES):
+                    continue
+                pieces = var.pieces_at(fr.lookup_pc)
+                if pieces is None:
+                    continue
+                base = f"{var.function}.{var.name}"
+                for name, kind, type_name, at in _var_slots(var, pieces, fr.cfa, st, mem, word_addresses):
+                    if at is None:
+                        stats["in_registers"] += 1
+                        continue
+                    if not type_name.isascii() or type_name in ctx.bad_types or (g.goid, at[0], kind) in seen:
+                        continue
+                    if not _plausible(kind, [_word(st, mem, a) for a in at]):
+                        stats["implausible"] += 1
+                        continue
+                    seen.add((g.goid, at[0], kind))
+                    contiguous = all(b - a == PTR_SIZE for a, b in zip(at, at[1:]))
+                    root = Root(base + name, "stack", kind, at[0], type_name, g.goid, fr.function,
+                                () if contiguous else tuple(at))
+                    found.append((root.name, g.goid, depth, root))
+    stats["unwind_stopped"] = dict(stopped)
+    stats["roots"] = len(found)
+    ctx.stats = stats
+    return _unique_names(found)
+
+
+def _word(st: Any, mem: Memory, addr: int) -> int | None:
+    w = st.word(addr)
+    if w is None:
+        data = read_or_none(mem, addr, PTR_SIZE)
+        w = uint_at(data, 0, PTR_SIZE) if data else None
+    return w
+
+
+def _plausible(kind: str, words: list[int | None]) -> bool:
+    """Whether the words can be a live, non-nil map pointer / slice header.
+
+    A nil map or an empty slice in a local holds nothing, and a location the compiler got wrong
+    (it sometimes describes one word of a split slice as the whole header) reads as nonsense
+    (len > cap, a misaligned pointer): both are left out rather than reported.
+    """
+    if any(w is None for w in words):
+        return False
+    if kind == "map":
+        return bool(words[0]) and words[0] % PTR_SIZE == 0
+    array, length, cap = words
+    return 0 < cap < 1 << 48 and 0 <= length <= cap and array != 0
+
+
+def _var_slots(var: Any, pieces: Any, cfa: int, st: Any, mem: Memory,
+               word_addresses: Callable[..., list[int] | None]) -> list[tuple[str, str, str, list[int] | None]]:
+    """(name suffix, kind, type, word addresses or None) of each map/slice the variable holds."""
+    nwords = {"map": 1, "slice": 3}
+    if var.kind in ("map", "slice"):
+        return [("", var.kind, var.type_name, word_addresses(pieces, cfa, 0, nwords[var.kind]))]
+    if var.kind == "struct":
+        return [(f".{f.name}", f.kind, f.type_name, word_addresses(pieces, cfa, f.offset, nwords[f.kind]))
+                for f in var.fields]
+    # a pointer: to a map/slice variable moved to the heap, or to a struct with map/slice fields
+    slot = word_addresses(pieces, cfa, 0, 1)
+    if slot is None:
+        return [("", "ptr", var.type_name, None)]
+    ptr = st.word(slot[0])
+    if ptr is None:
+        data = read_or_none(mem, slot[0], PTR_SIZE)
+        ptr = uint_at(data, 0, PTR_SIZE) if data else 0
+    if not ptr:
+        return []
+    if not var.fields:
+        kind = "map" if var.type_name.startswith("map[") else "slice"
+        return [("", kind, var.type_name, [ptr + PTR_SIZE * i for i in range(nwords[kind])])]
+    return [(f".{f.name}", f.kind, f.type_name, [ptr + f.offset + PTR_SIZE * i for i in range(nwords[f.kind])])
+            for f in var.fields]
+
+
+def _unique_names(found: list[tuple[str, int, int, Root]]) -> list[Root]:
+    counts = Counter(name for name, *_ in found)
+    per_goroutine = Counter((name, goid) for name, goid, *_ in found)
+    out = []
+    for base, goid, depth, root in found:
+        name = base
+        if counts[base] > 1:
+            name = f"{base}#{goid}" + (f"/{depth}" if per_goroutine[(base, goid)] > 1 else "")
+        out.append(Root(name, root.root, root.kind, root.addr, root.type_name, root.goroutine, root.frame,
+                        root.words))
+    return sorted(out, key=lambda r: r.name)
+
+
+def _candidate_types(index: Any, runtime: bool) -> set[str]:
+    """Map/slice types of the locals, less names gdb cannot look up (closure types spelled with a
+    middle dot, ``newFunc·1``, make gdb 13's type lookup abort)."""
+    out: set[str] = set()
+    for locals_ in index.by_entry.values():
+        for v in locals_:
+            if not runtime and v.function.startswith(RUNTIME_PREFIXES):
+                continue
+            if v.kind in ("map", "slice") or (v.kind == "ptr" and not v.fields):
+                out.add(v.type_name)
+            out.update(f.type_name for f in v.fields)
+    return {n for n in out if n.isascii()}
+
+
+def _prefetch_types(target: Any, names: set[str]) -> None:
+    """One gdb round trip for all the map types (and their bucket/group layouts) instead of one per type."""
+    raw_map_types = getattr(target, "_raw_map_types", None)
+    prefetch = getattr(target, "prefetch", None)
+    maps = sorted(n for n in names if n.startswith("map["))
+    if raw_map_types is None or prefetch is None or not maps:
+        return
+    try:
+        known = raw_map_types(maps)
+        prefetch([n for mt in known.values() if mt for n in
+                  (mt.get("header"), mt.get("bucket"), mt.get("table"), mt.get("group"), mt.get("slot")) if n])
+    except Exception:  # noqa: BLE001 -- census.prepare asks again, one type at a time
+        pass
+
+
+def _build_context(target: Any) -> StackContext | None:
+    """None when the binary cannot be walked (no runtime.allgs, no runtime.g layout, no pclntab)."""
+    from goinspect.errors import GoinspectError
+    from goinspect.runtime.goroutines import G_TYPES, GLayout, Unwinder, proc_thread_registers
+    from goinspect.symbolize.binary import open_executable
+    from goinspect.symbolize.dwarf_locals import locals_index
+
+    try:
+        getattr(target, "prefetch", lambda names: None)(list(G_TYPES))
+        layout = GLayout.from_types(target)
+        allgs = next((g.addr for g in target.globals() if g.name == "runtime.allgs"), 0)
+        table, _mapping = open_executable(str(target.exe))
+        index = locals_index(target.exe, target.build_id)
+    except (GoinspectError, LookupError, ValueError, OSError):
+        return None
+    if not allgs:
+        return None
+    bias = getattr(target, "bias", getattr(target, "_bias", 0))
+    registers = None
+    if getattr(target, "pid", None) is not None:
+        registers = proc_thread_registers(target.pid)
+    else:
+        core = getattr(target.memory, "core", None)
+        if core is not None:
+            from goinspect.target.elf import core_thread_registers
+
+            regs = core_thread_registers(core)
+            registers = lambda tids: {t: regs[t] for t in tids if t in regs}  # noqa: E731
+    return StackContext(layout, allgs, Unwinder(table, bias), index, registers)

@@ -41,10 +41,15 @@ class SliceInfo:
 
 
 def read_slice(mem: Memory, addr: int, *, name: str, root: str, type_name: str, elem_type: str,
-               elem_size: int, spans: SpanIndex | None) -> SliceInfo | None:
-    """Read the slice header at ``addr``; None when it is unreadable."""
-    data = read_or_none(mem, addr, SLICE_HEADER_SIZE)
-    if data is None:
+               elem_size: int, spans: SpanIndex | None, words: tuple[int, ...] = ()) -> SliceInfo | None:
+    """Read the slice header at ``addr`` (or its three words at ``words``, for a header the compiler
+    split over separate stack slots); None when it is unreadable."""
+    if words:
+        parts = [read_or_none(mem, w, PTR_SIZE) for w in words]
+        data = None if None in parts else b"".join(parts)  # type: ignore[arg-type]
+    else:
+        data = read_or_none(mem, addr, SLICE_HEADER_SIZE)
+    if data is None or len(data) != SLICE_HEADER_SIZE:
         return None
     array, length, cap = (uint_at(data, i * PTR_SIZE, PTR_SIZE) for i in range(3))
     alloc = spans.allocation_of(array) if (spans and array) else None

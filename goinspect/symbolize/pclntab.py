@@ -58,6 +58,7 @@ class _Func:
     func_id: int
     inl_index_table: int  # pctab offset of PCDATA_InlTreeIndex, 0 if none
     inl_tree: int  # virtual address of the inline tree, 0 if none
+    pcsp: int = 0  # pctab offset of the SP-delta table (frame size at each PC)
 
 
 class PcLnTab:
@@ -153,7 +154,7 @@ class PcLnTab:
         base = self.pcln_off + int(self.func_offs[index])
         if base + _FUNC_FIXED > len(self.buf):
             raise ProfileError(f"{self.image.path}: function record {index} lies outside .gopclntab")
-        (entry_off, name_off, _args, _defer, _pcsp, pcfile, pcln, npcdata, cu_offset, start_line) = struct.unpack_from(
+        (entry_off, name_off, _args, _defer, pcsp, pcfile, pcln, npcdata, cu_offset, start_line) = struct.unpack_from(
             self.end + "IiiIIIIIIi", self.buf, base
         )
         func_id = self.buf[base + 40]
@@ -176,6 +177,7 @@ class PcLnTab:
             func_id=func_id,
             inl_index_table=inl_index_table,
             inl_tree=inl_tree,
+            pcsp=pcsp,
         )
         self._funcs[index] = f
         return f
@@ -245,6 +247,16 @@ class PcLnTab:
         pos = np.searchsorted(np.asarray(ends, dtype=np.int64), pcs, side="right")
         out = np.asarray(vals + [-1], dtype=np.int64)[np.minimum(pos, len(vals))]
         return out
+
+    def sp_deltas(self, index: int, pcs: np.ndarray | list[int]) -> np.ndarray:
+        """Bytes between SP and the return address at each PC of function ``index`` (its ``pcsp`` table,
+        as the runtime's ``funcspdelta``), -1 where the table has no value.
+
+        On amd64 the caller's return address is at ``sp + delta`` and the caller's SP (DWARF's CFA)
+        is ``sp + delta + 8``: what a stack unwinder needs, frame by frame.
+        """
+        f = self.func(index)
+        return self._pcvalues(f.pcsp, f.entry, np.asarray(pcs, dtype=np.int64))
 
     def _file(self, f: _Func, fileno: int) -> str:
         if fileno < 0:

@@ -192,3 +192,37 @@ def _nt_file(notes: bytes, little: bool) -> list[FileMapping]:
             start, end, pgoff = struct.unpack_from(order + "QQQ", desc, 16 + 24 * i)
             out.append(FileMapping(start, end, pgoff * page, names[i].decode(errors="replace") if i < len(names) else ""))
     return out
+
+
+#: x86-64 ``struct elf_prstatus``: pr_pid at 32, pr_reg (``user_regs_struct``) at 112, rip and rsp its
+#: 17th and 20th words (linux/include/uapi/linux/elfcore.h, arch/x86/include/asm/user_64.h).
+_PRSTATUS_PID, _PRSTATUS_REG, _REG_RIP, _REG_RSP = 32, 112, 16, 19
+
+
+def core_thread_registers(path: Path) -> dict[int, tuple[int, int]]:
+    """``{tid: (pc, sp)}`` of every thread of an x86-64 core, from its ``NT_PRSTATUS`` notes; {} otherwise."""
+    out: dict[int, tuple[int, int]] = {}
+    try:
+        with open(path, "rb") as fh:
+            elf = ELFFile(fh)
+            if elf["e_machine"] != "EM_X86_64" or not elf.little_endian:
+                return out
+            for seg in elf.iter_segments():
+                if seg["p_type"] != "PT_NOTE":
+                    continue
+                notes = seg.data()
+                pos = 0
+                while pos + 12 <= len(notes):
+                    namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
+                    pos += 12
+                    desc_at = pos + (namesz + 3) // 4 * 4
+                    desc = notes[desc_at:desc_at + descsz]
+                    pos = desc_at + (descsz + 3) // 4 * 4
+                    if ntype == 1 and len(desc) >= _PRSTATUS_REG + 8 * (_REG_RSP + 1):  # NT_PRSTATUS
+                        (tid,) = struct.unpack_from("<i", desc, _PRSTATUS_PID)
+                        rip, rsp = (struct.unpack_from("<Q", desc, _PRSTATUS_REG + 8 * r)[0]
+                                    for r in (_REG_RIP, _REG_RSP))
+                        out[tid] = (rip, rsp)
+    except (OSError, ELFError, struct.error, ValueError):
+        return {}
+    return out

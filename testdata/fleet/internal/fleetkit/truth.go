@@ -65,38 +65,42 @@ var (
 // Map registers the package-level map *p under its qualified Go name (e.g. "main.sessions").
 // The pointer is kept, not the map, so reassigning the global is seen.
 func Map[K comparable, V any](name string, p *map[K]V) {
-	mapReaders[name] = func() MapTruth {
-		m := *p
-		t := reflect.TypeOf(m)
-		mt := MapTruth{
-			Len:      len(m),
-			Key:      t.Key().String(),
-			Elem:     t.Elem().String(),
-			KeySize:  t.Key().Size(),
-			ElemSize: t.Elem().Size(),
-			Tables:   []TableTruth{},
-		}
-		hdr := *(*unsafe.Pointer)(unsafe.Pointer(&m))
-		mt.Addr = hex(hdr)
-		var iface any = m
-		typ := (*[2]unsafe.Pointer)(unsafe.Pointer(&iface))[0]
-		readMap(&mt, hdr, typ)
-		return mt
+	mapReaders[name] = func() MapTruth { return MapOf(*p) }
+}
+
+// MapOf is map m's truth now: len from the language, the rest read through unsafe.
+func MapOf[K comparable, V any](m map[K]V) MapTruth {
+	t := reflect.TypeOf(m)
+	mt := MapTruth{
+		Len:      len(m),
+		Key:      t.Key().String(),
+		Elem:     t.Elem().String(),
+		KeySize:  t.Key().Size(),
+		ElemSize: t.Elem().Size(),
+		Tables:   []TableTruth{},
 	}
+	hdr := *(*unsafe.Pointer)(unsafe.Pointer(&m))
+	mt.Addr = hex(hdr)
+	var iface any = m
+	typ := (*[2]unsafe.Pointer)(unsafe.Pointer(&iface))[0]
+	readMap(&mt, hdr, typ)
+	return mt
 }
 
 // Slice registers the package-level slice *p under its qualified Go name.
 func Slice[T any](name string, p *[]T) {
-	sliceReaders[name] = func() SliceTruth {
-		s := *p
-		var zero T
-		return SliceTruth{
-			Len:      len(s),
-			Cap:      cap(s),
-			Elem:     reflect.TypeOf(&zero).Elem().String(),
-			ElemSize: unsafe.Sizeof(zero),
-			Array:    hex(unsafe.Pointer(unsafe.SliceData(s))),
-		}
+	sliceReaders[name] = func() SliceTruth { return SliceOf(*p) }
+}
+
+// SliceOf is slice s's header now.
+func SliceOf[T any](s []T) SliceTruth {
+	var zero T
+	return SliceTruth{
+		Len:      len(s),
+		Cap:      cap(s),
+		Elem:     reflect.TypeOf(&zero).Elem().String(),
+		ElemSize: unsafe.Sizeof(zero),
+		Array:    hex(unsafe.Pointer(unsafe.SliceData(s))),
 	}
 }
 
