@@ -75,6 +75,9 @@ def _report(maps: list[dict[str, Any]], slices: list[dict[str, Any]], samples: i
             "maps": maps, "slices": slices, "profile_sites": sites or []}
 
 
+VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "area", "base", "source"}
+
+
 class Page(HTMLParser):
     """Everything the tests look at in a page: tags with attributes, text, script bodies."""
 
@@ -86,12 +89,16 @@ class Page(HTMLParser):
         self.sections: dict[str, list[str]] = {}  # data-name of an item section -> its text
         self._in_script = False
         self._open: list[str | None] = []  # the item each open <section> belongs to
+        self.stack: list[str] = []  # open elements: a well-formed page ends with none and never mismatches
+        self.mismatched: list[tuple[str, str | None]] = []
         self.feed(html)
         self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
         self._in_script = tag == "script"
+        if tag not in VOID:
+            self.stack.append(tag)
         if tag == "section":
             name = dict(attrs).get("data-name")
             self._open.append(name)
@@ -103,6 +110,9 @@ class Page(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         self._in_script = False if tag == "script" else self._in_script
+        top = self.stack.pop() if self.stack else None
+        if top != tag:
+            self.mismatched.append((tag, top))
         if tag == "section" and self._open:
             self._open.pop()
 
@@ -147,6 +157,7 @@ def test_page_structure_worst_first_with_every_part():
     html = render_html(_report(maps, slices, 3, sites))
     page = Page(html)
     assert_self_contained(page)
+    assert page.stack == [] and page.mismatched == []  # every element closed, in order
     sections = page.all("section")
     items = [a for a in sections if a.get("class", "").startswith("item ")]
     order = [a["data-name"] for a in items]
@@ -230,6 +241,7 @@ def test_hostile_target_strings_stay_text():
     html = render_html(report)
     page = Page(html)
     assert_self_contained(page)
+    assert page.stack == [] and page.mismatched == []  # hostile text closed nothing early
     assert len(page.scripts) == 1 and "pwned" not in page.scripts[0]
     allowed = {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3", "h4", "span", "dl",
                "dt", "dd", "div", "p", "a", "b", "code", "section", "table", "thead", "tbody", "tr", "th", "td", "ul",
@@ -567,7 +579,9 @@ def test_real_analyze_report_in_chromium(program, fleet_service, tmp_path, go_ve
     assert set(expect) <= {it.name for it in items}  # every map/slice the program declares is in the report
     html = html_file.read_text()
     assert html == render_html(report)  # the file analyze wrote is what render_html makes of the JSON it printed
-    assert_self_contained(Page(html))
+    parsed = Page(html)
+    assert_self_contained(parsed)
+    assert parsed.stack == [] and parsed.mismatched == []
     page, requests = browse(html_file, tmp_path)
     check_rendered(page, report, requests)
     shot = tmp_path / "shot.png"
