@@ -26,7 +26,7 @@ import networkx as nx
 import numpy as np
 
 from goinspect.errors import UsageError
-from goinspect.runtime.heapgraph import ARRAY, HEADER, KINDS, OBJECT, ROOT, HeapObjects, Item, root_label
+from goinspect.runtime.heapgraph import ARRAY, HEADER, KINDS, OBJECT, ROOT, HeapObjects, Item, distinct, order2, root_label
 
 #: The synthetic node that points at every root (not a heap object; never exported).
 SUPER_ROOT = -1
@@ -49,12 +49,12 @@ class HeapGraph:
     """Dominators, retained and reachable bytes, and root paths of the maps and slices ``collect`` read."""
 
     def __init__(self, objects: HeapObjects):
-        self.objects = o = objects
+        self.objects = o = objects.finalize()
         self.n = n = len(o.bases)
         self.sizes = o.sizes.astype(np.int64)
         self.src = np.searchsorted(o.bases, o.src).astype(np.int64)
         self.dst = np.searchsorted(o.bases, o.dst).astype(np.int64)
-        order = np.lexsort((self.dst, self.src))
+        order = order2(self.src, self.dst)
         self.src, self.dst = self.src[order], self.dst[order]
         self.indptr = np.searchsorted(self.src, np.arange(n + 1))
         self.items: dict[str, Item] = dict(o.items)
@@ -99,9 +99,11 @@ class HeapGraph:
         witness = self.src[keep_edge]
         inter = cs != cd
         cs, cd, witness = cs[inter], cd[inter], witness[inter]
-        pairs, first = np.unique(np.stack([cs, cd], axis=1), axis=0, return_index=True) if len(cs) else \
-            (np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
-        self.csrc, self.cdst, self.cwitness = pairs[:, 0], pairs[:, 1], witness[first]
+        order = order2(cs, cd)
+        cs, cd, witness = cs[order], cd[order], witness[order]
+        first = np.concatenate(([True], (cs[1:] != cs[:-1]) | (cd[1:] != cd[:-1]))) if len(cs) else \
+            np.zeros(0, bool)
+        self.csrc, self.cdst, self.cwitness = cs[first], cd[first], witness[first]
 
     def _dominate(self) -> None:
         g = nx.DiGraph()
@@ -166,7 +168,7 @@ class HeapGraph:
         seen = np.zeros(self.n, bool)
         if len(exclude):
             seen[self.objects.index(exclude)] = True
-        frontier = np.unique(self.objects.index(start))
+        frontier = distinct(self.objects.index(start))
         frontier = frontier[~seen[frontier]]
         seen[frontier] = True
         total = int(self.sizes[frontier].sum())
@@ -176,7 +178,7 @@ class HeapGraph:
             if not cnt.sum():
                 break
             pos = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
-            nb = np.unique(self.dst[pos])
+            nb = distinct(self.dst[pos])
             nb = nb[~seen[nb]]
             seen[nb] = True
             total += int(self.sizes[nb].sum())

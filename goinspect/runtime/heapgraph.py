@@ -54,6 +54,37 @@ MAX_TYPE_DEPTH = 12
 CHUNK_BYTES = 4 << 20
 
 _UINT = np.uint64
+#: Pointer words noted for resolving later, per slot: [(source objects, words, caps of slice slots or None)].
+Deferred = dict  # dict[PtrSlot, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]]
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` by sorting: numpy 2.x's hashing unique is far slower on
+    millions of addresses)."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+def distinct_first(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, index of each one's first occurrence)."""
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    keep = np.concatenate(([True], s[1:] != s[:-1])) if len(s) else np.zeros(0, bool)
+    return s[keep], order[keep]
+
+
+def order2(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """``np.lexsort((minor, major))`` as two stable argsorts (several times faster on a million rows)."""
+    o = np.argsort(minor, kind="stable")
+    return o[np.argsort(major[o], kind="stable")]
+
+
+def member(a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
+    """``np.isin(a, sorted_b)`` for a sorted, distinct ``sorted_b``."""
+    if not len(sorted_b):
+        return np.zeros(len(a), bool)
+    i = np.minimum(np.searchsorted(sorted_b, a), len(sorted_b) - 1)
+    return sorted_b[i] == a
 
 
 # -- pointer layouts of types -------------------------------------------------------------------
@@ -216,6 +247,35 @@ class HeapObjects:
     roots: list[Root]
     items: dict[str, Item]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: What ``collect`` gathered, not yet sorted and deduplicated (``finalize`` does it after the pause).
+    parts: tuple[list[Any], list[np.ndarray], list[np.ndarray]] | None = None
+
+    def finalize(self) -> "HeapObjects":
+        """Sort and deduplicate nodes (a base reached in two roles keeps its structure kind) and edges, and
+        make every item's targets sorted and distinct. Pure numpy: done once the target runs again."""
+        if self.parts is None:
+            return self
+        node_parts, src_parts, dst_parts = self.parts
+        self.parts = None
+        if node_parts:
+            b, s, k, o = (np.concatenate([p[i] for p in node_parts]) for i in range(4))
+            order = order2(b, k)  # per base, the most specific (lowest) kind first
+            b, s, k, o = b[order], s[order], k[order], o[order]
+            first = np.concatenate(([True], b[1:] != b[:-1])) if len(b) else np.zeros(0, bool)
+            self.bases, self.sizes, self.kinds, self.outside = b[first], s[first], k[first], o[first]
+        if src_parts:
+            src, dst = np.concatenate(src_parts), np.concatenate(dst_parts)
+            order = order2(src, dst)
+            src, dst = src[order], dst[order]
+            if len(src):
+                first = np.concatenate(([True], (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])))
+                src, dst = src[first], dst[first]
+            self.src, self.dst = src, dst
+        for it in self.items.values():
+            it.structure, it.key_targets, it.value_targets = (
+                distinct(a) for a in (it.structure, it.key_targets, it.value_targets))
+        self.stats.update(objects=int(len(self.bases)), edges=int(len(self.src)))
+        return self
 
     def index(self, ids: np.ndarray | int) -> np.ndarray:
         """Row of each node id (ids must be nodes)."""
@@ -264,7 +324,7 @@ class _Walk:
         a = np.asarray(addrs, _UINT)
         if self.arenas is not None and len(a):
             # Words that cannot be in any mapped arena never reach the per-arena lookups.
-            plausible = np.isin(a // _UINT(HEAP_ARENA_BYTES), self.arenas)
+            plausible = member(a // _UINT(HEAP_ARENA_BYTES), self.arenas)
             if not plausible.all():
                 o = self.spans.owner_arrays(a[plausible])
                 n = len(a)
@@ -277,7 +337,8 @@ class _Walk:
         return self.spans.owner_arrays(a)
 
     def noscan(self, span_col: np.ndarray) -> np.ndarray:
-        uniq, inv = np.unique(span_col, return_inverse=True)
+        uniq = distinct(span_col)
+        inv = np.searchsorted(uniq, span_col)
         flags = np.zeros(len(uniq), bool)
         for i, s in enumerate(uniq.tolist()):
             if s not in self._noscan:
@@ -337,11 +398,11 @@ class _Walk:
     def _take_new(self, bases: np.ndarray) -> np.ndarray:
         """Mask of the entries of ``bases`` to scan now: not scanned before, first of equal bases."""
         if self._marked:
-            self.visited = np.union1d(self.visited, np.concatenate(self._marked))
+            self.visited = distinct(np.concatenate([self.visited, *self._marked]))
             self._marked = []
-        ub, first = np.unique(bases, return_index=True)
-        fresh = ~np.isin(ub, self.visited, assume_unique=True)
-        self.visited = np.union1d(self.visited, ub[fresh])
+        ub, first = distinct_first(bases)
+        fresh = ~member(ub, self.visited)
+        self.visited = distinct(np.concatenate([self.visited, ub[fresh]]))
         mask = np.zeros(len(bases), bool)
         mask[first[fresh]] = True
         return mask
@@ -362,17 +423,31 @@ class _Walk:
             out.append(self.resolve(src, ptrs, s, sure=s.kind != "any", extra=cap))
         return out
 
-    def slot_column(self, rows: np.ndarray, src: np.ndarray, type_name: str, offset: int, indirect: bool
-                    ) -> np.ndarray:
-        """Direct target bases of one key/elem column of slot data (indirect: the slot holds ``*T``)."""
-        if indirect:
-            got = self.scan_rows(rows, src, "*" + type_name, offset)
-        else:
-            got = self.scan_rows(rows, src, type_name, offset)
-        if not got:
-            return np.zeros(0, _UINT)
-        allt = np.concatenate(got)
-        return allt[allt != 0]
+    def defer_rows(self, rows: np.ndarray, src: np.ndarray, type_name: str, offset: int, into: "Deferred") -> None:
+        """Like ``scan_rows``, but only note the pointer words (resolved together by ``flush``): one span
+        lookup for a whole map instead of one per slot column and chunk."""
+        for s in self.plan.slots(type_name):
+            off = offset + s.offset
+            if off + (3 if s.kind == "slice" else 1) * PTR_SIZE > rows.shape[1]:
+                continue
+            ptrs = words(rows, off)
+            nz = ptrs != 0
+            if not nz.any():
+                continue
+            cap = words(rows, off + 2 * PTR_SIZE)[nz] if s.kind == "slice" else None
+            into.setdefault(s, []).append((src[nz], ptrs[nz], cap))
+
+    def flush(self, into: "Deferred") -> np.ndarray:
+        """Resolve deferred pointer words; the distinct target bases (nonzero)."""
+        got = []
+        for s, parts in into.items():
+            src = np.concatenate([p[0] for p in parts])
+            ptrs = np.concatenate([p[1] for p in parts])
+            cap = np.concatenate([p[2] for p in parts]) if s.kind == "slice" else None
+            t = self.resolve(src, ptrs, s, sure=s.kind != "any", extra=cap)
+            got.append(t[t != 0])
+        into.clear()
+        return np.concatenate(got) if got else np.zeros(0, _UINT)  # made distinct by finalize
 
     # following queued work, level by level
     def run(self) -> None:
@@ -397,7 +472,7 @@ class _Walk:
                 elif kind == "ptr":
                     self._scan_typed(type_name, tgt, base)
                 else:
-                    for sz in np.unique(size).tolist():
+                    for sz in distinct(size).tolist():
                         self._scan_conservative(base[size == sz], min(int(sz), MAX_SCAN_BYTES))
 
     def _scan_typed(self, type_name: str, addrs: np.ndarray, bases: np.ndarray) -> None:
@@ -444,53 +519,30 @@ class _Walk:
         total = int(n.sum()) if len(n) else 0
         if not total:
             return np.zeros(0, _UINT)
-        out: list[np.ndarray] = []
+        into: Deferred = {}
         per = max(1, CHUNK_BYTES // esize)
-        # element k of array i, flattened; done in chunks of arrays so memory stays bounded
         ends = np.cumsum(n)
         lo_arr = 0
-        while lo_arr < len(n):
-            hi_arr = int(np.searchsorted(ends, (ends[lo_arr - 1] if lo_arr else 0) + per, side="right"))
-            hi_arr = max(hi_arr, lo_arr + 1)
+        while lo_arr < len(n):  # whole arrays, about ``per`` elements at a time (one huge array: in pieces)
+            hi_arr = max(int(np.searchsorted(ends, (ends[lo_arr - 1] if lo_arr else 0) + per, side="right")),
+                         lo_arr + 1)
             nn = n[lo_arr:hi_arr]
             cnt = int(nn.sum())
-            if cnt:
-                rep = np.repeat(np.arange(lo_arr, hi_arr), nn)
-                k = np.arange(cnt) - np.repeat(np.cumsum(nn) - nn, nn)
-                addrs = first[rep] + k.astype(_UINT) * _UINT(esize)
-                if cnt * esize <= 4 * CHUNK_BYTES or hi_arr - lo_arr > 1:
-                    rows, ok = gather(self.mem, addrs, esize)
-                    got = self.scan_rows(rows[ok], src[rep][ok], elem)
-                    out += [g[g != 0] for g in got]
-                else:  # one huge array: its elements in pieces
-                    for s in range(0, cnt, per):
-                        rows, ok = gather(self.mem, addrs[s:s + per], esize)
-                        got = self.scan_rows(rows[ok], src[rep][s:s + per][ok], elem)
-                        out += [g[g != 0] for g in got]
+            for s in range(0, cnt, per):
+                k = np.arange(s, min(cnt, s + per))
+                arr = np.searchsorted(np.cumsum(nn), k, side="right")  # which array each element is in
+                within = k - (np.cumsum(nn) - nn)[arr]
+                addrs = first[lo_arr + arr] + within.astype(_UINT) * _UINT(esize)
+                rows, ok = gather(self.mem, addrs, esize)
+                self.defer_rows(rows[ok], src[lo_arr + arr][ok], elem, 0, into)
             lo_arr = hi_arr
-        return np.concatenate(out) if out else np.zeros(0, _UINT)
+        return self.flush(into)
 
     def result(self, roots: list[Root], items: dict[str, Item]) -> HeapObjects:
-        if self.node_parts:
-            b = np.concatenate([p[0] for p in self.node_parts])
-            s = np.concatenate([p[1] for p in self.node_parts])
-            k = np.concatenate([p[2] for p in self.node_parts])
-            o = np.concatenate([p[3] for p in self.node_parts])
-        else:
-            b, s, k, o = np.zeros(0, _UINT), np.zeros(0, _UINT), np.zeros(0, np.int8), np.zeros(0, bool)
-        order = np.lexsort((k, b))  # per base, the most specific (lowest) kind first
-        b, s, k, o = b[order], s[order], k[order], o[order]
-        first = np.concatenate(([True], b[1:] != b[:-1])) if len(b) else np.zeros(0, bool)
-        b, s, k, o = b[first], s[first], k[first], o[first]
-        if self.src_parts:
-            src = np.concatenate(self.src_parts)
-            dst = np.concatenate(self.dst_parts)
-            pairs = np.unique(np.stack([src, dst], axis=1), axis=0) if len(src) else np.zeros((0, 2), _UINT)
-            src, dst = pairs[:, 0].copy(), pairs[:, 1].copy()
-        else:
-            src = dst = np.zeros(0, _UINT)
-        stats = dict(self.stats, objects=int(len(b)), edges=int(len(src)))
-        return HeapObjects(b, s, k, o, src, dst, roots, items, stats)
+        """The gathered parts; sorting and deduplication wait for ``HeapObjects.finalize`` (outside the pause)."""
+        z = np.zeros(0, _UINT)
+        return HeapObjects(z, z, np.zeros(0, np.int8), np.zeros(0, bool), z, z, roots, items, dict(self.stats),
+                           (self.node_parts, self.src_parts, self.dst_parts))
 
 
 # -- maps and slices ---------------------------------------------------------------------------
@@ -524,12 +576,12 @@ def _structure_nodes(w: _Walk, addrs: np.ndarray, kind: int, item_nodes: list[in
     w.add_nodes(o.base[heap], o.elemsize[heap], kind)
     nodes = np.where(heap, o.base, _UINT(0))
     w.mark(o.base[heap])
-    item_nodes += np.unique(o.base[heap]).tolist()
+    item_nodes += distinct(o.base[heap]).tolist()
     return nodes
 
 
 def _slot_data(w: _Walk, rows: np.ndarray, src: np.ndarray, live: np.ndarray, lay: Any, key_at: Any,
-               elem_at: Any, keys: list[np.ndarray], vals: list[np.ndarray]) -> None:
+               elem_at: Any, keys: Deferred, vals: Deferred) -> None:
     """Follow the keys and elems of the live slots of bucket/group rows (8 slots each); ``key_at(j)`` and
     ``elem_at(j)`` are the row offsets of slot j's key and elem."""
     for j in range(live.shape[1]):
@@ -537,8 +589,8 @@ def _slot_data(w: _Walk, rows: np.ndarray, src: np.ndarray, live: np.ndarray, la
         if not sel.any():
             continue
         r, s = rows[sel], src[sel]
-        keys.append(w.slot_column(r, s, lay.key_type, key_at(j), lay.indirect_key))
-        vals.append(w.slot_column(r, s, lay.elem_type, elem_at(j), lay.indirect_elem))
+        w.defer_rows(r, s, ("*" if lay.indirect_key else "") + lay.key_type, key_at(j), keys)
+        w.defer_rows(r, s, ("*" if lay.indirect_elem else "") + lay.elem_type, elem_at(j), vals)
 
 
 def _classic_map(w: _Walk, it: Item, hdr: int, lay: classic.ClassicLayout, go_version: str) -> None:
@@ -552,8 +604,8 @@ def _classic_map(w: _Walk, it: Item, hdr: int, lay: classic.ClassicLayout, go_ve
         return
     h = m.header
     bsize = lay.bucket_size
-    keys: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
+    keys: Deferred = {}
+    vals: Deferred = {}
     scan = not lay.noscan and (w.plan.slots(lay.key_type) or w.plan.slots(lay.elem_type)
                                or lay.indirect_key or lay.indirect_elem)
     B = int(h["B"])
@@ -604,7 +656,7 @@ def _classic_map(w: _Walk, it: Item, hdr: int, lay: classic.ClassicLayout, go_ve
     if extra:
         x = _structure_node(w, extra, 3 * PTR_SIZE, MAPEXTRA, nodes)
         w.add_edges(np.array([header], _UINT), np.array([x], _UINT))
-    _finish(it, nodes, keys, vals)
+    _finish(w, it, nodes, keys, vals)
 
 
 def _swiss_map(w: _Walk, it: Item, hdr: int, lay: swiss.SwissLayout, go_version: str) -> None:
@@ -618,8 +670,8 @@ def _swiss_map(w: _Walk, it: Item, hdr: int, lay: swiss.SwissLayout, go_version:
         return
     h = m.header
     gsize = lay.group_size
-    keys: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
+    keys: Deferred = {}
+    vals: Deferred = {}
     scan = bool(w.plan.slots(lay.key_type) or w.plan.slots(lay.elem_type) or lay.indirect_key
                 or lay.indirect_elem)
 
@@ -637,11 +689,11 @@ def _swiss_map(w: _Walk, it: Item, hdr: int, lay: swiss.SwissLayout, go_version:
             data = read_or_none(w.mem, dir_ptr, gsize)
             if data is not None:
                 follow(np.frombuffer(data, dtype=np.uint8).reshape(1, gsize), np.array([g], _UINT))
-        _finish(it, nodes, keys, vals)
+        _finish(w, it, nodes, keys, vals)
         return
     if not (0 < dir_len <= swiss.MAX_DIR_LEN) or m.walk.get("directory_unreadable"):
         it.error = "the map directory is unreadable"
-        _finish(it, nodes, keys, vals)
+        _finish(w, it, nodes, keys, vals)
         return
     d = _structure_node(w, dir_ptr, dir_len * PTR_SIZE, DIRECTORY, nodes)
     w.add_edges(np.array([header], _UINT), np.array([d], _UINT))
@@ -662,13 +714,13 @@ def _swiss_map(w: _Walk, it: Item, hdr: int, lay: swiss.SwissLayout, go_version:
             rows, good = gather(w.mem, datas[sel], n * gsize)
             src = np.repeat(np.where(gnodes[sel] != 0, gnodes[sel], datas[sel]), n)
             follow(rows.reshape(-1, gsize)[np.repeat(good, n)], src[np.repeat(good, n)])
-    _finish(it, nodes, keys, vals)
+    _finish(w, it, nodes, keys, vals)
 
 
-def _finish(it: Item, nodes: list[int], keys: list[np.ndarray], vals: list[np.ndarray]) -> None:
-    it.structure = np.unique(np.array(nodes, _UINT))
-    it.key_targets = np.unique(np.concatenate(keys)) if keys else np.zeros(0, _UINT)
-    it.value_targets = np.unique(np.concatenate(vals)) if vals else np.zeros(0, _UINT)
+def _finish(w: _Walk, it: Item, nodes: list[int], keys: Deferred, vals: Deferred) -> None:
+    it.structure = np.array(nodes, _UINT)
+    it.key_targets = w.flush(keys)
+    it.value_targets = w.flush(vals)
 
 
 def _slice(w: _Walk, it: Item, elem: str) -> None:
@@ -695,15 +747,14 @@ def _slice(w: _Walk, it: Item, elem: str) -> None:
     nodes.append(base)
     it.node = base
     w.add_edges(np.array([it.root_id], _UINT), np.array([base], _UINT))
-    vals: list[np.ndarray] = []
     if esize and not noscan and w.plan.slots(elem):
         # The GC keeps the whole allocation and scans all of it: every element slot in the object,
         # from the first one aligned with the slice's own array pointer.
         start = base + (ptr - base) % esize
         n = (base + size - start) // esize
-        vals.append(w.scan_elements(np.array([start], _UINT), np.array([n], np.int64), np.array([base], _UINT),
-                                    elem, esize))
-    _finish(it, nodes, [], vals)
+        it.value_targets = w.scan_elements(np.array([start], _UINT), np.array([n], np.int64),
+                                           np.array([base], _UINT), elem, esize)
+    it.structure = np.array(nodes, _UINT)
 
 
 def _arenas(target: Any, mem: Memory, spans: SpanIndex) -> np.ndarray | None:
@@ -726,7 +777,7 @@ def _arenas(target: Any, mem: Memory, spans: SpanIndex) -> np.ndarray | None:
     offset = _UINT(ARENA_BASE_OFFSET.get(getattr(spans, "goarch", "amd64"), 0))
     with np.errstate(over="ignore"):
         starts = idx * _UINT(HEAP_ARENA_BYTES) + offset  # wraps modulo 2**64, as the runtime's arithmetic does
-    return np.unique(starts // _UINT(HEAP_ARENA_BYTES))
+    return distinct(starts // _UINT(HEAP_ARENA_BYTES))
 
 
 def collect(target: Any, census: Any, roots: Sequence[Root], *, plan: ScanPlan | None = None) -> HeapObjects:

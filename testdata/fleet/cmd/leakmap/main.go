@@ -5,6 +5,7 @@ package main
 
 import (
 	"math/rand"
+	"unsafe"
 
 	"goinspect.test/fleet/internal/fleetkit"
 )
@@ -35,5 +36,6 @@ func main() {
 	fleetkit.Map("main.sessions", &sessions)
 	fleetkit.Expect("main.sessions", "leak", "every step adds perStep sessions and none is ever deleted")
 	fleetkit.Extra("per_step", func() any { return perStep })
+	fleetkit.Extra("session_size", func() any { return unsafe.Sizeof(session{}) }) // one value object's bytes
 	fleetkit.Run(step)
 }

@@ -1,0 +1,3 @@
+module goinspect.bench/scale
+
+go 1.21

@@ -1,0 +1,172 @@
+"""The heap graph on real fleet programs (Go 1.23 classic maps, 1.26 Swiss tables), against what
+each program knows about itself (/truth) and Go's own size-class table.
+
+- leakmap: the map's values point to exactly len(map) distinct session objects, each one block
+  of the size class of the program's own ``unsafe.Sizeof(session{})``; nothing else refers to
+  them, so the map retains its structure plus all of them; later snapshots only add targets.
+- valueleak: bytes reachable through the values are the sum of the value slices' capacities
+  the program reports (noscan []byte arrays are exactly one block of cap bytes), and grow with it.
+- slicepin: the 16-element tail retains the whole 64 MiB array; the copied tail only its own block.
+- ``goinspect why``: the path starts at the right root (global, or a goroutine's stack), ADDR
+  finds the object holding it; --graph writes GraphML networkx reads back and sane Graphviz text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from conftest import FLEET_PROGRAMS
+from goinspect.analysis.graph import HeapGraph
+from goinspect.commands.why import COMMAND as WHY, read_graph
+from goinspect.model.sizeclasses import block_size
+
+
+def graph_of(pid: int) -> HeapGraph:
+    args = argparse.Namespace(pid=pid, core=None, exe=None, timeout=60.0, verbose=False, runtime=False)
+    return read_graph(args).graph
+
+
+def why_json(*argv: str) -> dict[str, Any]:
+    """``goinspect why ARGV --json`` in-process, as cli.py runs it."""
+    parser = argparse.ArgumentParser(prog="goinspect why")
+    WHY.prepare_parser(parser)
+    args = parser.parse_args([*argv, "--json"])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert WHY.run(args) == 0
+    return json.loads(out.getvalue())
+
+
+def test_leakmap_values_are_the_sessions(go_version, fleet_service):
+    with fleet_service("leakmap") as svc:
+        svc.advance(3)
+        truth = svc.truth()
+        g = graph_of(svc.pid)
+        svc.advance(2)
+        truth2 = svc.truth()
+        g2 = graph_of(svc.pid)
+    name = "main.sessions"
+    n, n2 = truth["maps"][name]["len"], truth2["maps"][name]["len"]
+    block = block_size(int(truth["extra"]["session_size"]), True, go_version)  # no pointers: a noscan block
+    targets = g.value_targets(name)
+    assert len(targets) == n == 3 * truth["extra"]["per_step"]
+    sizes = g.objects.sizes[g.objects.index(targets)]
+    assert (sizes == block).all()
+    assert g.reachable_bytes(name) == n * block
+    # each session is referred to by its bucket/group only: the map retains it all
+    assert g.retained_bytes(name) == g.structure_bytes(name) + n * block
+    assert g.path(name)[0] == "global main.sessions"
+    assert g.path(name)[1] == f"map header {truth['maps'][name]['addr']}"
+    # a later snapshot: entries only added, so every earlier target is still there (turnover 0)
+    t2 = g2.value_targets(name)
+    assert len(t2) == n2 == n + 2 * truth["extra"]["per_step"]
+    assert len(np.intersect1d(targets, t2)) == n
+    assert g2.reachable_bytes(name) == n2 * block
+    assert g2.stats["unreachable"] == 0
+
+
+def test_valueleak_reachable_bytes_follow_value_capacities(go_version, fleet_service):
+    with fleet_service("valueleak") as svc:
+        svc.advance(2)
+        t1 = svc.truth()
+        g1 = graph_of(svc.pid)
+        svc.advance(6)
+        t2 = svc.truth()
+        g2 = graph_of(svc.pid)
+    name = "main.tenants"
+    for t, g in ((t1, g1), (t2, g2)):
+        assert len(g.value_targets(name)) == t["maps"][name]["len"]
+        assert g.reachable_bytes(name) == t["extra"]["value_cap_total"]
+        assert g.retained_bytes(name) >= g.structure_bytes(name) + t["extra"]["value_cap_total"]
+    assert g2.reachable_bytes(name) > g1.reachable_bytes(name)
+    # the names slice points to the same key strings the map holds: shared, so retained by neither
+    names = g2.value_targets("main.names")
+    assert len(names) == t2["slices"]["main.names"]["len"]
+    assert g2.retained_bytes("main.names") == g2.structure_bytes("main.names")
+
+
+def test_slicepin_tail_retains_the_whole_array(go_version, fleet_service):
+    with fleet_service("slicepin") as svc:
+        svc.advance(2)
+        truth = svc.truth()
+        g = graph_of(svc.pid)
+    big = truth["extra"]["big_bytes"]
+    assert g.structure_bytes("main.tail") == big  # the 128-byte tail's allocation is the whole array
+    assert g.retained_bytes("main.tail") == big
+    assert g.reachable_bytes("main.tail") == 0  # int64 elements point nowhere
+    copied = truth["slices"]["main.copied"]
+    assert g.retained_bytes("main.copied") == block_size(copied["cap"] * copied["elem_size"], True, go_version)
+    assert g.path("main.tail") == ["global main.tail", f"slice array {hex(g.items['main.tail'].node)} (64 MiB)"]
+    assert g.items["main.tail"].node <= int(truth["slices"]["main.tail"]["array"], 16) < g.items["main.tail"].node + big
+
+
+def test_why_name_addr_and_graph_export(go_version, fleet_service, tmp_path):
+    with fleet_service("leakmap") as svc:
+        svc.advance(1)
+        truth = svc.truth()
+        gml = tmp_path / "heap.graphml"
+        dot = tmp_path / "heap.dot"
+        by_name = why_json("main.sessions", "--pid", str(svc.pid), "--graph", str(gml))
+        some = int(by_name["addr"], 16)
+        g = graph_of(svc.pid)
+        target = int(g.value_targets("main.sessions")[7])
+        by_addr = why_json(hex(target + 8), "--pid", str(svc.pid), "--graph", str(dot))
+    assert by_name["path"][:2] == ["global main.sessions", f"map header {truth['maps']['main.sessions']['addr']}"]
+    assert some == int(truth["maps"]["main.sessions"]["addr"], 16)
+    assert by_name["value_objects"] == truth["maps"]["main.sessions"]["len"]
+    block = block_size(int(truth["extra"]["session_size"]), True, go_version)
+    assert by_addr["object"] == {"base": hex(target), "size": block, "kind": "object", "in_heap": True}
+    assert by_addr["path"][0] == "global main.sessions"
+    assert by_addr["path"][-1] == f"object {hex(target)} ({block} B)"
+    assert by_addr["retained_bytes"] == block
+    # GraphML: networkx reads it back, the contracted graph as the JSON counted it
+    back = nx.read_graphml(gml)
+    assert back.number_of_nodes() == by_name["graph"]["contracted_nodes"]
+    assert back.number_of_edges() == by_name["graph"]["contracted_edges"]
+    roots = [d for _, d in back.nodes(data=True) if d["label"] == "global main.sessions"]
+    assert len(roots) == 1
+    # DOT: one statement per node and edge, every edge between declared nodes, balanced braces
+    text = dot.read_text()
+    assert text.startswith("digraph heap {\n") and text.endswith("}\n")
+    declared = set(re.findall(r"^  (n-?\d+) \[", text, re.M))
+    edges = re.findall(r"^  (n-?\d+) -> (n-?\d+);$", text, re.M)
+    assert len(declared) == by_addr["graph"]["contracted_nodes"]
+    assert len(edges) == by_addr["graph"]["contracted_edges"]
+    assert all(a in declared and b in declared for a, b in edges)
+    assert text.count("{") == text.count("}")
+
+
+def test_why_errors_are_one_line(go_version, fleet_service, capsys):
+    from goinspect.cli import main
+
+    with fleet_service("leakmap") as svc:
+        assert main(["why", "main.nosuch", "--pid", str(svc.pid)]) == 3
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("goinspect: error: no map or slice named 'main.nosuch'")
+        assert main(["why", "0x10", "--pid", str(svc.pid)]) == 3
+        assert "in no object reachable" in capsys.readouterr().err
+    assert main(["why", "main.sessions", "--pid", "1", "--graph", "out.png"]) == 2
+
+
+@pytest.mark.skipif("stackmap" not in FLEET_PROGRAMS, reason="the stackmap fleet program is not in this checkout")
+def test_why_stack_root(go_version, fleet_service):
+    with fleet_service("stackmap") as svc:
+        svc.advance(2)
+        truth = svc.truth()
+        ans = why_json("main.owner.pending", "--pid", str(svc.pid))
+        g = graph_of(svc.pid)
+    assert ans["root"] == "stack"
+    assert ans["path"][0].startswith("stack main.owner.pending (goroutine ")
+    assert ans["path"][1] == f"map header {truth['maps']['main.owner.pending']['addr']}"
+    assert ans["value_objects"] == truth["maps"]["main.owner.pending"]["len"]
+    assert g.path("main.owner.history")[0].startswith("stack main.owner.history")
