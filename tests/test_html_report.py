@@ -316,6 +316,9 @@ def test_occupancy_cells_both_layouts():
     text = page.body_text
     assert "table 0: 890 of 1,024 slots live" in text  # per-table tooltips
     assert "8,192 buckets + 0 overflow" in text and "4,096 cells, buckets summed where there were more" in text
+    assert "the cells hold" not in text  # every live entry is in a cell
+    classic["occupancy"]["used"] += 500
+    assert "the cells hold 30,576 of the 31,076 live entries" in " ".join(Page(render_html(_report([classic], [], 1))).body_text.split())
     assert "live share:" in text and "100%" in text
     assert len(page.all("svg", **{"class": "occ"})) == 2 and len(page.all("svg", **{"class": "fill"})) == 1
     occ = next(o for o in re.findall(r'<svg class="occ".*?</svg>', html, re.S) if "4096 buckets" in o)

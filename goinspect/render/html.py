@@ -494,6 +494,10 @@ def _occupancy(occ: dict[str, Any]) -> str:
     if fractions:
         parts.append(f"{len(fractions):,} cells, one per {unit}" if tips is not None or slots
                      else f"{len(fractions):,} cells, {unit}s summed where there were more")
+        shown = sum(_int(c[0]) for c in occ.get("cells") or [] if isinstance(c, (list, tuple)) and c)
+        if isinstance(occ.get("cells"), list) and shown < used:
+            parts.append(f"the cells hold {shown:,} of the {used:,} live entries: the rest sit in overflow buckets "
+                         "or in old buckets a grow has not evacuated yet")
         picture = occupancy_grid(fractions, tips, label=f"{unit}s")
         legend = occupancy_legend(slots)
     else:
