@@ -253,10 +253,10 @@ def _summary_table(items: list[Item]) -> str:
             f'<td class="num" data-sort="{it.retained}">{_bytes(d.get("retained_bytes"))}</td>'
             f'<td class="num" data-sort="{_int(d.get("freed_bytes"))}">{_bytes(d.get("freed_bytes"))}</td>'
             f'<td>{esc(d.get("confidence") or "—")}</td></tr>')
-    return ('<table class="sortable"><thead><tr><th>Verdict</th><th>Name</th><th>Kind</th>'
+    return ('<div class="scroll"><table class="sortable"><thead><tr><th>Verdict</th><th>Name</th><th>Kind</th>'
             '<th class="num" title="maps: entries; slices: len / cap">Count</th><th class="num">Retained</th>'
             '<th class="num" title="what the fix would give back">Freed if fixed</th><th>Confidence</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 # --- retained bytes by root path ----------------------------------------------------------------
@@ -554,8 +554,8 @@ def _site_rows(sites: Iterable[dict[str, Any]]) -> str:
                     f"<td>{esc(s.get('kind') or '')}</td><td>{esc(s.get('trend') or '')}</td>"
                     f'<td class="num">{_bytes(inuse[-1]) if inuse else "—"}</td>'
                     f"<td>{sparkline(inuse, title='in-use bytes over the profiles') if len(inuse) > 1 else ''}</td></tr>")
-    return ('<table class="sites"><thead><tr><th>Allocation site</th><th>Kind</th><th>Trend</th>'
-            f'<th class="num">In use</th><th>Over the profiles</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return ('<div class="scroll"><table class="sites"><thead><tr><th>Allocation site</th><th>Kind</th><th>Trend</th>'
+            f'<th class="num">In use</th><th>Over the profiles</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _item_sites(ids: Sequence[Any], sites: dict[Any, dict[str, Any]]) -> str:
@@ -690,7 +690,10 @@ ul.evidence{margin:0;padding-left:0;list-style:none}ul.evidence li{padding:5px 0
 .efig{display:inline-block;font-size:12px;background:var(--code);border-radius:4px;padding:0 6px;margin:2px 6px 2px 0}
 .efig .k{color:var(--muted)}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
-svg{overflow:visible}svg text{fill:var(--fg);font-size:11px;font-family:inherit}
+svg{overflow:visible}svg.chart,svg.occ,svg.fill,.slicebar svg{max-width:100%%;height:auto}
+.scroll{overflow-x:auto}
+@media (max-width:640px){main{padding:0 10px 30px}section.item{padding:10px}.efigs{margin-left:0}
+dl.meta{grid-template-columns:1fr}dl.meta dt{margin-top:4px}}svg text{fill:var(--fg);font-size:11px;font-family:inherit}
 svg .ctitle{font-size:13px;font-weight:600}svg .tick,svg .axislabel{fill:var(--muted)}
 svg .grid{stroke:var(--line);stroke-width:1}svg .axis{stroke:var(--muted);stroke-width:1}
 svg .line{fill:none;stroke-width:2.2}svg .pt{stroke:var(--card);stroke-width:1}
