@@ -16,13 +16,14 @@ import shutil
 import subprocess
 import sys
 import threading
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from goinspect.render.html import VERDICTS, occupancy_cells, ordered_items, render_html, retained_tree
+from goinspect.render.html import CSP, VERDICTS, csp_hash, occupancy_cells, ordered_items, render_html, retained_tree
 from goinspect.render.svg import nice_ticks
 from goinspect.render.units import fmt_value
 
@@ -170,6 +171,7 @@ def test_page_structure_worst_first_with_every_part():
     assert "bound the map: evict old sessions" in text and "count went 100 -> 400" in text
     assert "main.addSession" in text and "/src/main.go:42" in text  # the site feeding the leak
     assert "main.other" in text  # an unmatched site gets its own table
+    assert "1 map judged healthy, retaining 4kB in all" in " ".join(text.split())
     assert "pid 4242" in text and "1.26.6" in text and "12 ms" in text
     # Two charts per item, an occupancy grid per map with counts, one icicle, one sortable summary table.
     assert len(page.all("svg", **{"class": "chart"})) == 2 * len(items)
@@ -514,6 +516,35 @@ def test_link_to_a_folded_healthy_item_opens_it(tmp_path):
     groups = lambda page: [("open" in a) for a in page.all("details", **{"class": "group"})]  # noqa: E731
     assert groups(closed) == [False, False]
     assert groups(opened) == [False, True]  # the section's group opened; the summary's healthy table stays folded
+    assert requests == []
+
+
+VIOLATIONS = ("document.addEventListener('securitypolicyviolation', function (e) {"
+              " const h = document.documentElement;"
+              " h.dataset.violations = (h.dataset.violations || '') + e.effectiveDirective + ' ' + e.blockedURI + ';'; });")
+
+
+def with_violation_recorder(html: str) -> str:
+    """The page with a first script (admitted by its own hash) that records every CSP violation on <html>."""
+    csp_old = escape(CSP, quote=True)
+    csp_new = escape(CSP.replace("script-src ", f"script-src {csp_hash(VIOLATIONS)} "), quote=True)
+    assert csp_old in html
+    return html.replace(csp_old, csp_new).replace("<head>", f"<head><script>{VIOLATIONS}</script>", 1)
+
+
+@needs_chromium
+def test_csp_admits_our_style_and_script_and_nothing_else(tmp_path):
+    """In Chromium the page raises no CSP violation; a stylesheet changed by one byte would raise one."""
+    html = render_html(_report([_map("main.m", "leak", [1, 2], retained=10, occupancy=[3])], [], 2))
+    good = tmp_path / "good.html"
+    good.write_text(with_violation_recorder(html))
+    page, requests = browse(good, tmp_path)
+    root = page.all("html")[0]
+    assert root.get("data-js") == "ready" and "data-violations" not in root, root
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(with_violation_recorder(html).replace("</style>", " </style>", 1))
+    page, _ = browse(tampered, tmp_path)
+    assert "style-src-elem inline" in page.all("html")[0].get("data-violations", "")
     assert requests == []
 
 

@@ -7,7 +7,7 @@ one icicle of retained bytes by root path.
 
 The page never touches the network: styles, the few lines of script (sorting the summary
 table) and every figure (inline SVG built in :mod:`goinspect.render.svg`) are inside the
-file, and a Content-Security-Policy forbids any fetch and any script but ours (by hash).
+file, and a Content-Security-Policy forbids any fetch and any style or script but ours (by hash).
 Every string that came from the target (names, type names, paths, evidence) is escaped,
 so a hostile Go type name stays text.
 """
@@ -85,11 +85,11 @@ def _folded(healthy: list[Item], inner: str) -> str:
     """Healthy items in one closed group: at 3 a.m. the page is about the others."""
     if not healthy:
         return ""
-    n = len(healthy)
+    n, maps = len(healthy), sum(it.kind == "map" for it in healthy)
+    what = " and ".join(f"{k} {word}{'s' if k != 1 else ''}" for k, word in ((maps, "map"), (n - maps, "slice")) if k)
     total = sum(it.retained for it in healthy)
     return (f'<details class="group"><summary><span class="badge v-healthy">{n} healthy</span> '
-            f'{n} map{"s" if n != 1 else ""} and slice{"s" if n != 1 else ""} judged healthy, retaining '
-            f'{_bytes(total)} in all (click to show)</summary>{inner}</details>')
+            f'{what} judged healthy, retaining {_bytes(total)} in all (click to show)</summary>{inner}</details>')
 
 
 def ordered_items(report: dict[str, Any]) -> list[Item]:
@@ -717,10 +717,18 @@ footer{max-width:1100px;margin:20px auto;padding:0 20px 30px;color:var(--muted);
 """ % {"light": _shades("#c6dbef", "#08306b"), "dark": _shades("#1e3a5f", "#9ecbff")}
 
 
+def csp_hash(text: str) -> str:
+    """The CSP source that admits exactly this inline <script> or <style> body."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+#: Nothing may be fetched; only our own stylesheet and script run (by hash, so injected ones could not).
+CSP = (f"default-src 'none'; style-src {csp_hash(_CSS)}; script-src {csp_hash(_SCRIPT)}; "
+       "base-uri 'none'; form-action 'none'")
+
+
 def _page(title: str, header: str, body: str) -> str:
-    digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:; "
-           "base-uri 'none'; form-action 'none'")
+    csp = CSP
     return ("<!DOCTYPE html>\n"
             '<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
