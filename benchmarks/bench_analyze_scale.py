@@ -110,7 +110,8 @@ def run_one(version: str, n: int) -> dict:
     f = figures(kind, doc, n)
     want_reach = n * block_size(item_size, True, version)  # item holds no pointers: a noscan block each
     ok_reach = f.get("reachable_bytes") == want_reach
-    return {"go": version, "entries": n, "command": " ".join(["goinspect", *cmd[1:3], "--pid P --json"]),
+    label = "goinspect analyze --pid P --json" if kind == "analyze" else f"goinspect why {VAR} --pid P --json"
+    return {"go": version, "entries": n, "command": label,
             "wall_s": round(wall, 2), "peak_rss_bytes": rss, "reachable_expected": want_reach,
             "reachable_ok": ok_reach, "within_targets": wall <= MAX_SECONDS and rss <= MAX_RSS_BYTES, **f}
 
@@ -130,7 +131,8 @@ def main() -> int:
             print(f"Go {v}: {r['command']}: {r['wall_s']:.1f} s wall (target {MAX_SECONDS:.0f} s), "
                   f"pause {r['pause_s'] or 0:.2f} s, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB "
                   f"(target {MAX_RSS_BYTES >> 30} GiB); graph {g.get('nodes')} objects, {g.get('edges')} edges; "
-                  f"reachable through values {r['reachable_bytes']} B "
+                  + (f"verdict {r['verdict']}; " if r.get("verdict") else "")
+                  + f"reachable through values {r['reachable_bytes']} B "
                   f"({'==' if r['reachable_ok'] else '!='} {r['reachable_expected']} expected); "
                   f"{'OK' if r['within_targets'] else 'OVER TARGET'}")
     if args.json:

@@ -170,3 +170,16 @@ def test_why_stack_root(go_version, fleet_service):
     assert ans["path"][1] == f"map header {truth['maps']['main.owner.pending']['addr']}"
     assert ans["value_objects"] == truth["maps"]["main.owner.pending"]["len"]
     assert g.path("main.owner.history")[0].startswith("stack main.owner.history")
+
+
+def test_why_on_a_core(go_version, stuckgrow_core):
+    """The same reading from a core: the stuck map's path and header, and -- its int64 entries pointing
+    nowhere -- retained bytes equal to its own structure, every structure object a heap block."""
+    case = stuckgrow_core
+    ans = why_json("main.stuck", "--core", str(case.core), "--exe", str(case.exe))
+    t = case.truth["maps"]["main.stuck"]
+    assert ans["path"] == ["global main.stuck", f"map header {t['addr']}"]
+    assert ans["pause_seconds"] is None
+    assert ans["reachable_bytes"] == 0 and ans["value_objects"] == 0
+    assert ans["retained_bytes"] == ans["structure_bytes"] > 0
+    assert ans["object"]["in_heap"] and ans["object"]["kind"] == "map header"

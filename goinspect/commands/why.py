@@ -113,6 +113,7 @@ def print_answer(ans: dict[str, Any], r: GraphReading) -> None:
     print("path from a root:")
     for k, hop in enumerate(ans["path"]):
         print(("  " if k == 0 else "  -> ") + hop)
+    sys.stdout.flush()  # the footer goes to stderr: after the answer, also when both go to one terminal/file
     st = r.graph.stats
     pause = f", target paused {r.pause_seconds * 1000:.0f} ms" if r.pause_seconds is not None else ""
     print(f"(Go {r.go_version}; {st['nodes']} objects, {st['edges']} edges, {st['contracted_nodes']} after folding "
