@@ -51,17 +51,27 @@ def gone(pid: int) -> bool:
     return not Path(f"/proc/{pid}").exists()
 
 
-def running_copies(exe: Path) -> list[int]:
-    """Pids of processes running ``exe`` (by /proc/PID/exe), to prove a run left none behind."""
-    pids = []
+def group_members(pgid: int) -> list[int]:
+    """Live processes in process group ``pgid`` (ci starts the program as a group leader: pgid = its pid).
+
+    Counted by group, not by executable: other test runs on the machine may run the same fleet binary.
+    """
+    members = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                if os.readlink(d / "exe") == str(exe):
-                    pids.append(int(d.name))
-            except OSError:
-                pass
-    return pids
+                state, _ppid, pgrp = (d / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            except (OSError, ValueError):
+                continue
+            if int(pgrp) == pgid and state != "Z":
+                members.append(int(d.name))
+    return members
+
+
+def left_nothing(stderr: str) -> bool:
+    """The program ci started, and everything in its process group, is gone."""
+    pid = started_pid(stderr)
+    return gone(pid) and not group_members(pid)
 
 
 def script(tmp_path: Path, name: str, body: str) -> Path:
@@ -169,13 +179,11 @@ def test_program_group_is_killed_with_its_children(tmp_path, trap):
         child = int(prog.wait_ready()["child"])
         leader = prog.pid
         assert not gone(child)
-    deadline = time.monotonic() + 5  # the orphaned sleep is reaped by init, not by us
-    while not gone(child) and time.monotonic() < deadline:
-        if Path(f"/proc/{child}/stat").read_text().split(") ")[1].startswith("Z"):
-            break  # killed; a zombie waiting for a reaper that is not ours
+    deadline = time.monotonic() + 5  # the orphaned sleep dies by SIGKILL; init, not we, reaps it
+    while group_members(leader) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone(leader)
-    assert gone(child) or Path(f"/proc/{child}/stat").read_text().split(") ")[1].startswith("Z")
+    assert gone(leader) and not group_members(leader)
+    assert gone(child) or Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def test_program_args_env_and_log(tmp_path):
@@ -229,7 +237,7 @@ def test_program_exits_before_ready(fleet_exe):
                      "--load", "http://{addr}/advance", "--requests", "3", timeout=60)
     line = _one_error_line(proc)
     assert proc.returncode == 5 and "exited with status 2 before it printed" in line and "listen" in line
-    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+    assert left_nothing(proc.stderr)
 
 
 def test_ready_timeout_kills_the_program(fleet_exe):
@@ -238,7 +246,7 @@ def test_ready_timeout_kills_the_program(fleet_exe):
     proc = goinspect("ci", "--exe", str(exe), "--ready-line", "NEVER PRINTED", "--ready-timeout", "1.5", timeout=60)
     assert proc.returncode == 5 and "within 1.5 s" in _one_error_line(proc)
     assert time.monotonic() - t0 < 20
-    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+    assert left_nothing(proc.stderr)
 
 
 def test_ready_url_timeout_on_a_silent_port(fleet_exe):
@@ -248,7 +256,7 @@ def test_ready_url_timeout_on_a_silent_port(fleet_exe):
     proc = goinspect("ci", "--exe", str(exe), "--ready-url", f"http://127.0.0.1:{port}/",
                      "--ready-timeout", "1", timeout=60)
     assert proc.returncode == 5 and "did not answer within 1 s" in _one_error_line(proc)
-    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+    assert left_nothing(proc.stderr)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -267,7 +275,7 @@ def test_interrupted_run_kills_the_program(fleet_exe, sig):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and "interrupted" in rest, rest
-    assert gone(pid) and not running_copies(exe)
+    assert gone(pid) and not group_members(pid)
 
 
 # -- the whole run, both Go versions ----------------------------------------------------------------
@@ -298,7 +306,7 @@ def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedPro
     proc = goinspect("ci", "--exe", str(exe), "--samples", "3", "--interval", "0.2", "--junit", str(junit), *extra)
     seconds = time.monotonic() - t0
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert gone(started_pid(proc.stderr)) and not running_copies(exe)
+    assert left_nothing(proc.stderr)
     root = ET.parse(junit).getroot()
     check_junit_schema(root)
     return proc, root, seconds
