@@ -43,7 +43,7 @@ def time_unit(span: float) -> tuple[str, float]:
 def fmt_seconds(value: float, span: float | None = None) -> str:
     """Seconds in the unit a time axis spanning ``span`` (default: ``value``) ticks in: '30 s', '2.5 min', '3 h'."""
     name, f = time_unit(value if span is None else span)
-    return f"{round(value / f, 6):g} {name}"
+    return f"{round(value / f, 3):g} {name}"
 
 
 def nice_ticks(hi: float, n: int = 4, *, integer: bool = False, unit: str = "") -> list[float]:
