@@ -43,7 +43,7 @@ ROOT, HEADER, BUCKETS, OVERFLOW, OLDBUCKETS, MAPEXTRA, DIRECTORY, TABLE, GROUPS,
 STRUCTURE_KINDS = frozenset(range(HEADER, OBJECT))
 
 #: Bounds for walking a target whose memory may hold garbage.
-MAX_LEVELS = 100_000
+MAX_LEVELS = 20_000
 MAX_OBJECTS = 50_000_000
 #: A conservatively scanned object is read up to this many bytes.
 MAX_SCAN_BYTES = 64 << 20
@@ -299,8 +299,7 @@ class _Walk:
         self.node_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.src_parts: list[np.ndarray] = []
         self.dst_parts: list[np.ndarray] = []
-        self.visited = np.zeros(0, _UINT)  # sorted bases already scanned (or read as structure)
-        self._marked: list[np.ndarray] = []
+        self.visited: set[int] = set()  # bases already scanned (or read as structure)
         #: (how, type) -> [(pointer, object base, object size, cap or None)]; how: ptr | slice | any
         self.queue: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
         self.stats = {"levels": 0, "typed_reads": 0, "conservative_objects": 0, "conservative_bytes": 0,
@@ -393,39 +392,22 @@ class _Walk:
 
     def mark(self, bases: np.ndarray) -> None:
         """These objects are accounted for (structure already read): never scan them as values."""
-        self._marked.append(np.asarray(bases, _UINT))
+        self.visited.update(np.asarray(bases, _UINT).tolist())
 
     def _take_new(self, bases: np.ndarray) -> np.ndarray:
         """Mask of the entries of ``bases`` to scan now: not scanned before, first of equal bases."""
-        if self._marked:
-            self.visited = distinct(np.concatenate([self.visited, *self._marked]))
-            self._marked = []
         ub, first = distinct_first(bases)
-        fresh = ~member(ub, self.visited)
-        self.visited = distinct(np.concatenate([self.visited, ub[fresh]]))
+        seen = self.visited
+        fresh = np.fromiter((b not in seen for b in ub.tolist()), bool, len(ub))
+        seen.update(ub[fresh].tolist())
         mask = np.zeros(len(bases), bool)
         mask[first[fresh]] = True
         return mask
 
-    def scan_rows(self, rows: np.ndarray, src: np.ndarray, type_name: str, offset: int = 0
-                  ) -> list[np.ndarray]:
-        """Resolve the pointers of values of ``type_name`` at ``offset`` of each row (``src``: the object
-        each row is in). Returns the target bases of each slot, in slot order."""
-        out = []
-        for s in self.plan.slots(type_name):
-            off = offset + s.offset
-            if off + PTR_SIZE > rows.shape[1]:
-                continue
-            ptrs = words(rows, off)
-            cap = words(rows, off + 2 * PTR_SIZE) if s.kind == "slice" and off + 3 * PTR_SIZE <= rows.shape[1] else None
-            if s.kind == "slice" and cap is None:
-                continue
-            out.append(self.resolve(src, ptrs, s, sure=s.kind != "any", extra=cap))
-        return out
-
     def defer_rows(self, rows: np.ndarray, src: np.ndarray, type_name: str, offset: int, into: "Deferred") -> None:
-        """Like ``scan_rows``, but only note the pointer words (resolved together by ``flush``): one span
-        lookup for a whole map instead of one per slot column and chunk."""
+        """Note the pointer words of values of ``type_name`` at ``offset`` of each row (``src``: the object
+        each row is in); ``flush`` resolves them together -- one span lookup for a whole map or level,
+        not one per slot column and chunk."""
         for s in self.plan.slots(type_name):
             off = offset + s.offset
             if off + (3 if s.kind == "slice" else 1) * PTR_SIZE > rows.shape[1]:
@@ -480,10 +462,12 @@ class _Walk:
         if not size:
             return
         per = max(1, CHUNK_BYTES // size)
+        into: Deferred = {}
         for lo in range(0, len(addrs), per):
             rows, ok = gather(self.mem, addrs[lo:lo + per], size)
             self.stats["typed_reads"] += int(ok.sum())
-            self.scan_rows(rows[ok], bases[lo:lo + per][ok], type_name)
+            self.defer_rows(rows[ok], bases[lo:lo + per][ok], type_name, 0, into)
+        self.flush(into)
 
     def _scan_conservative(self, bases: np.ndarray, size: int) -> None:
         size -= size % PTR_SIZE
