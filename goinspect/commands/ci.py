@@ -28,13 +28,12 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from goinspect.analysis.verdicts import VERDICTS  # --fail-on takes any of them
 from goinspect.errors import GoinspectError, InputError, UsageError
 from goinspect.run.load import LoadStats, drive, spread
 from goinspect.run.program import (Program, Readiness, check_executable, fill_placeholders, placeholders,
                                    signals_interrupt, wait_for_url)
 
-#: The verdict vocabulary of goinspect.analysis.verdicts; --fail-on takes any of them.
-VERDICTS = ("leak", "retained-capacity", "growing", "slice-pinning", "churn", "healthy", "undetermined")
 
 
 def _positive_int(text: str) -> int:
