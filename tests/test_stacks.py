@@ -31,11 +31,19 @@ MAP, SLICE = "main.owner.pending", "main.owner.history"
 
 
 def _check_stack_roots(maps: dict, slices: dict, truth: dict) -> None:
+    """Every map and slice the program names (all in goroutine locals) equals its truth, and nothing else
+    under main.* is reported."""
     m, s = by_name(maps["maps"]), by_name(slices["slices"])
-    assert m[MAP]["root"] == "stack" and s[SLICE]["root"] == "stack"
-    assert_map_matches(m[MAP], truth["maps"][MAP])  # count, header address, every header/walk figure
+    assert set(m) == set(truth["maps"]) and set(s) == set(truth["slices"])
+    for name, t in truth["maps"].items():
+        assert m[name]["root"] == "stack", name
+        assert_map_matches(m[name], t)  # count, header address, every header/walk figure
+    assert s[SLICE]["root"] == "stack"
     assert_slice_matches(s[SLICE], truth["slices"][SLICE])  # len, cap, array address, owning allocation
     assert m[MAP]["count"] == truth["extra"]["per_step"] * truth["phase"]
+    workers = [n for n in m if n.startswith("main.worker.m#")]  # one local, several goroutines: name#goid
+    assert len(workers) == truth["extra"]["workers"] >= 2
+    assert sorted(m[n]["count"] for n in workers) == list(range(1, len(workers) + 1))
 
 
 @live_only
@@ -47,7 +55,6 @@ def test_live_stack_map_and_slice_equal_truth(fleet_service, go_version):
             maps = run_json("maps", "--pid", str(svc.pid), "--filter", r"^main\.")
             slices = run_json("slices", "--pid", str(svc.pid), "--filter", r"^main\.")
             _check_stack_roots(maps, slices, truth)
-            assert set(by_name(maps["maps"])) == set(truth["maps"])  # no other main.* map, global or local
         one = run_json("map", MAP, "--pid", str(svc.pid), "--entries", "5")["maps"][0]
     assert one["root"] == "stack" and len(one["entries"]) == 5
     assert all(e["elem"] is not None for e in one["entries"])
@@ -91,6 +98,39 @@ def test_unwinder_agrees_with_the_programs_own_traceback(fleet_service, go_versi
     assert compared >= 3  # main (accept), main.owner (chan receive), the stdin reader (syscall)
     owner = next(g for g, (_s, fr) in theirs.items() if fr and fr[0][0] == "main.owner")
     assert theirs[owner][0] == "chan receive" or theirs[owner][0].startswith("chan receive")
+
+
+@live_only
+def test_running_goroutine_is_walked_from_its_threads_registers(fleet_service, go_version):
+    """main.spinner never parks: no saved PC/SP, so its stack is walked from the stopped thread's registers
+    (/proc/PID/task/TID/syscall) and the map in its frame is found like any other."""
+    from goinspect.runtime.goroutines import G_RUNNING, read_goroutines, read_stack
+    from goinspect.runtime.roots import _PREPARED, prepare_roots
+    from goinspect.target.open import open_live
+
+    with fleet_service("stackmap", env={"STACKMAP_SPIN": "1"}) as svc:
+        truth = svc.truth()
+        ours = by_name(run_json("maps", "--pid", str(svc.pid), "--filter", r"^main\.spinner\.")["maps"])
+        assert_map_matches(ours["main.spinner.m"], truth["maps"]["main.spinner.m"])
+        target = open_live(svc.pid)
+        try:
+            prepare_roots(target)
+            ctx = _PREPARED[target]
+            with target.paused():
+                for g in read_goroutines(target.memory, ctx.layout, ctx.allgs, ctx.registers):
+                    st = read_stack(target.memory, g)
+                    if st is not None:
+                        ctx.unwinder.unwind(st)
+                        if any(f.function == "main.spinner" for f in st.frames):
+                            break
+                else:
+                    pytest.fail("no goroutine runs main.spinner")
+        finally:
+            target.close()
+    names = [f.function for f in st.frames]
+    if "runtime.asyncPreempt" not in names:  # not caught in the instant sysmon preempts it
+        assert g.status == G_RUNNING and g.exact
+        assert names == ["main.spin", "main.spinner", names[2], "runtime.goexit"]
 
 
 def _shown(name: str) -> bool:
@@ -166,7 +206,7 @@ def stackmap_core(fleet_service, fleet_exe, go_version, tmp_path_factory):
     if os.geteuid() != 0 or shutil.which("gcore") is None:
         pytest.skip("gcore and live reads need root (ptrace) and gdb's gcore")
     tmp = tmp_path_factory.mktemp(f"stackcore-{go_version}")
-    with fleet_service("stackmap") as svc:
+    with fleet_service("stackmap", env={"STACKMAP_SPIN": "1"}) as svc:  # a running goroutine: NT_PRSTATUS
         svc.advance(2)
         truth = svc.truth()
         live = {c: run_json(c, "--pid", str(svc.pid), "--filter", r"^main\.") for c in ("maps", "slices")}
@@ -185,9 +225,10 @@ def test_core_stack_roots_equal_truth_and_live(stackmap_core):
     exe, core, truth, live, _tids = stackmap_core
     args = ("--core", str(core), "--exe", str(exe), "--filter", r"^main\.")
     maps, slices = run_json("maps", *args), run_json("slices", *args)
-    _check_stack_roots(maps, slices, truth)
-    assert by_name(maps["maps"])[MAP] == by_name(live["maps"]["maps"])[MAP]
-    assert by_name(slices["slices"])[SLICE] == by_name(live["slices"]["slices"])[SLICE]
+    _check_stack_roots(maps, slices, truth)  # main.spinner.m among them: found from the core's registers
+    assert "main.spinner.m" in by_name(maps["maps"])
+    assert by_name(maps["maps"]) == by_name(live["maps"]["maps"])
+    assert by_name(slices["slices"]) == by_name(live["slices"]["slices"])
 
 
 def test_core_thread_registers_name_every_thread(stackmap_core):

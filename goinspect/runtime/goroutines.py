@@ -15,6 +15,8 @@ Layouts (``runtime.g`` field offsets) come from DWARF, never hard-coded.
 
 from __future__ import annotations
 
+import struct
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -43,6 +45,9 @@ STOP_FUNCTIONS = frozenset({"runtime.goexit", "runtime.mstart", "runtime.mstart0
 EXACT_CALLERS = frozenset({"runtime.asyncPreempt", "runtime.sigpanic"})
 #: No goroutine has more frames than this (a corrupt stack must not loop).
 MAX_FRAMES = 4096
+_U64 = struct.Struct("<Q")
+#: How many times (1 ms apart) a running thread's registers are asked for before its goroutine is skipped.
+_SETTLE_TRIES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ class Goroutine:
     skipped: str = ""  # why it is not walked, '' when it is
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: tens of thousands are made per pause, and frozen init is slower
 class Frame:
     """One physical frame: ``lookup_pc`` (link-time) is the PC to look variables and lines up at
     (the call instruction, i.e. return address - 1, except where the PC is exact); ``cfa`` is the
@@ -117,7 +122,7 @@ class Stack:
     def word(self, addr: int) -> int | None:
         off = addr - self.base
         if 0 <= off and off + PTR_SIZE <= len(self.data):
-            return uint_at(self.data, off, PTR_SIZE)
+            return _U64.unpack_from(self.data, off)[0]
         return None
 
 
@@ -197,18 +202,38 @@ def read_stack(mem: Memory, g: Goroutine) -> Stack | None:
     return Stack(g, g.sp, data) if data is not None else None
 
 
-class Unwinder:
-    """Physical frames from a (pc, sp) pair, memoizing each PC's function and SP delta.
+@dataclass
+class Frames:
+    """The frames of many stacks at once, as columns (innermost first within each stack)."""
 
+    stack: np.ndarray  # index into the list of stacks unwound
+    depth: np.ndarray
+    func: np.ndarray  # function index in the pclntab
+    entry: np.ndarray  # link-time entry PC
+    lookup_pc: np.ndarray
+    cfa: np.ndarray
+    sp: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.stack)
+
+
+class Unwinder:
+    """Physical frames from (pc, sp) pairs, memoizing each PC's function and SP delta.
+
+    All stacks are walked together, one frame level per step, with numpy: a step looks up the few
+    distinct PCs of that level and reads every return address from one buffer holding all stacks,
+    so ten thousand goroutines cost tens of steps, not a Python loop per frame.
     ``bias`` is the executable's load bias (PIE): runtime PC = link-time PC + bias.
     """
 
     def __init__(self, table: FuncTable, bias: int = 0) -> None:
         self.table = table
         self.bias = bias
-        self._at: dict[int, tuple[int, str, int, int] | None] = {}  # link pc -> (index, name, entry, delta)
+        # link pc -> (index, name, entry, delta, stops here, next pc is exact)
+        self._at: dict[int, tuple[int, str, int, int, bool, bool] | None] = {}
 
-    def lookup(self, link_pc: int) -> tuple[int, str, int, int] | None:
+    def lookup(self, link_pc: int) -> tuple[int, str, int, int, bool, bool] | None:
         hit = self._at.get(link_pc, False)
         if hit is not False:
             return hit  # type: ignore[return-value]
@@ -218,38 +243,75 @@ class Unwinder:
             delta = int(self.table.sp_deltas(idx, [link_pc])[0])
             f = self.table.func(idx)
             if delta >= 0:
-                result = (idx, self.table.func_name(idx), int(getattr(f, "entry")), delta)
+                name = self.table.func_name(idx)
+                result = (idx, name, int(getattr(f, "entry")), delta, name in STOP_FUNCTIONS, name in EXACT_CALLERS)
         self._at[link_pc] = result
         return result
 
     def unwind(self, stack: Stack) -> None:
-        """Fill ``stack.frames`` (innermost first) and ``stack.stopped``."""
-        g = stack.goroutine
-        pc, sp, exact = g.pc, g.sp, g.exact
-        frames = stack.frames
-        while len(frames) < MAX_FRAMES:
-            if pc == 0:
-                stack.stopped = "" if frames else "no PC"
-                return
-            link_pc = pc - self.bias
-            lookup_pc = link_pc if exact else link_pc - 1
-            hit = self.lookup(lookup_pc)
-            if hit is None:
-                stack.stopped = f"no function at {pc:#x}"
-                return
-            _idx, name, entry, delta = hit
-            cfa = sp + delta + PTR_SIZE
-            frames.append(Frame(name, entry, lookup_pc, cfa, sp))
-            if name in STOP_FUNCTIONS:
-                return
-            if cfa >= g.hi:
-                return  # the top of the stack
-            ret = stack.word(sp + delta)
-            if ret is None:
-                stack.stopped = "return address outside the stack"
-                return
-            pc, sp, exact = ret, cfa, name in EXACT_CALLERS
-        stack.stopped = f"more than {MAX_FRAMES} frames"
+        """Fill one stack's ``frames`` (innermost first) and ``stopped``."""
+        frames = self.unwind_all([stack])
+        stack.frames = [self.frame(frames, i) for i in range(len(frames))]
+
+    def frame(self, frames: Frames, i: int) -> Frame:
+        return Frame(self.table.func_name(int(frames.func[i])), int(frames.entry[i]), int(frames.lookup_pc[i]),
+                     int(frames.cfa[i]), int(frames.sp[i]))
+
+    def unwind_all(self, stacks: list[Stack]) -> Frames:
+        """Every frame of every stack (each ``stopped`` says why its walk ended early, '' at its top)."""
+        n = len(stacks)
+        i64 = np.int64
+        pc = np.fromiter((s.goroutine.pc for s in stacks), dtype=i64, count=n)
+        sp = np.fromiter((s.goroutine.sp for s in stacks), dtype=i64, count=n)
+        exact = np.fromiter((s.goroutine.exact for s in stacks), dtype=bool, count=n)
+        hi = np.fromiter((s.goroutine.hi for s in stacks), dtype=i64, count=n)
+        base = np.fromiter((s.base for s in stacks), dtype=i64, count=n)
+        size = np.fromiter((len(s.data) for s in stacks), dtype=i64, count=n)
+        offset = np.concatenate(([0], np.cumsum(size)[:-1])).astype(i64) if n else np.zeros(0, i64)
+        buf = np.frombuffer(b"".join(s.data for s in stacks), dtype=np.uint8)
+        for j in np.flatnonzero(pc == 0).tolist():
+            stacks[j].stopped = "no PC"
+        active = pc != 0
+        cols: list[tuple[np.ndarray, ...]] = []
+        for depth in range(MAX_FRAMES):
+            a = np.flatnonzero(active)
+            if not len(a):
+                break
+            lpc = pc[a] - self.bias - (~exact[a]).astype(i64)
+            uniq, inv = np.unique(lpc, return_inverse=True)
+            info = [self.lookup(int(u)) for u in uniq.tolist()]
+            ok_u = np.fromiter((x is not None for x in info), dtype=bool, count=len(info))
+            fi_u, entry_u, delta_u, stop_u, exact_u = (
+                np.asarray([x[k] if x else 0 for x in info], dtype=t)
+                for k, t in ((0, i64), (2, i64), (3, i64), (4, bool), (5, bool)))
+            ok = ok_u[inv]
+            for j in a[~ok].tolist():
+                stacks[j].stopped = f"no function at {int(pc[j]):#x}"
+            a, inv, lpc = a[ok], inv[ok], lpc[ok]
+            delta = delta_u[inv]
+            cfa = sp[a] + delta + PTR_SIZE
+            cols.append((a, np.full(len(a), depth, i64), fi_u[inv], entry_u[inv], lpc, cfa, sp[a]))
+            go_on = ~stop_u[inv] & (cfa < hi[a])  # a top-of-stack function, or the stack's end
+            ret_off = sp[a] + delta - base[a]
+            inside = (ret_off >= 0) & (ret_off + PTR_SIZE <= size[a])
+            for j in a[go_on & ~inside].tolist():
+                stacks[j].stopped = "return address outside the stack"
+            go_on &= inside
+            c = a[go_on]
+            at = (offset[c] + ret_off[go_on])[:, None] + np.arange(PTR_SIZE)
+            ret = np.ascontiguousarray(buf[at]).view("<u8").ravel().astype(i64)
+            active[:] = False
+            active[c] = ret != 0
+            pc[c], sp[c], exact[c] = ret, cfa[go_on], exact_u[inv][go_on]
+        else:
+            for j in np.flatnonzero(active).tolist():
+                stacks[j].stopped = f"more than {MAX_FRAMES} frames"
+        if not cols:
+            empty = np.zeros(0, i64)
+            return Frames(empty, empty, empty, empty, empty, empty, empty)
+        parts = [np.concatenate(col) for col in zip(*cols)]
+        order = np.lexsort((parts[1], parts[0]))  # by stack, then depth
+        return Frames(*(p[order] for p in parts))
 
 
 def proc_thread_registers(pid: int) -> Callable[[list[int]], dict[int, tuple[int, int]]]:
@@ -260,18 +322,24 @@ def proc_thread_registers(pid: int) -> Callable[[list[int]], dict[int, tuple[int
     """
 
     def read(tids: list[int]) -> dict[int, tuple[int, int]]:
-        out = {}
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
-                    parts = fh.read().split()
-            except OSError:
-                continue
-            if len(parts) >= 3 and parts[0] != "running":
-                try:
-                    out[tid] = (int(parts[-1], 16), int(parts[-2], 16))
-                except ValueError:
+        out: dict[int, tuple[int, int]] = {}
+        for attempt in range(_SETTLE_TRIES):
+            for tid in tids:
+                if tid in out:
                     continue
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
+                        parts = fh.read().split()
+                except OSError:
+                    continue
+                if len(parts) >= 3:
+                    try:
+                        out[tid] = (int(parts[-1], 16), int(parts[-2], 16))
+                    except ValueError:
+                        continue
+            if len(out) == len(tids):
+                break
+            time.sleep(0.001)  # "running": a thread gdb's attach has not finished stopping yet
         return out
 
     return read

@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
+import numpy as np
+
 from goinspect.runtime.bulk import read_or_none, uint_at
 from goinspect.runtime.types import PTR_SIZE, Memory, Types, slice_elem, split_map_type
 
@@ -116,6 +118,21 @@ class StackContext:
     registers: Callable[[list[int]], dict[int, tuple[int, int]]] | None
     bad_types: set[str] = field(default_factory=set)  # types the census could not lay out
     stats: dict[str, Any] = field(default_factory=dict)  # of the last read: see ``stack_roots``
+    _by_entry: dict[bool, dict[int, tuple[Any, ...]]] = field(default_factory=dict)
+
+    def locals_at(self, runtime: bool) -> dict[int, tuple[Any, ...]]:
+        """Function entry -> its candidate locals (the function's own first, then inlined ones'), the
+        runtime's own left out unless ``runtime``: computed once, so a frame costs one dict lookup."""
+        table = self._by_entry.get(runtime)
+        if table is None:
+            table = {}
+            for entry, vs in self.index.by_entry.items():
+                keep = tuple(sorted((v for v in vs if runtime or not v.function.startswith(RUNTIME_PREFIXES)),
+                                    key=lambda v: v.inlined))
+                if keep:
+                    table[entry] = keep
+            self._by_entry[runtime] = table
+        return table
 
 
 _PREPARED: "weakref.WeakKeyDictionary[Any, StackContext]" = weakref.WeakKeyDictionary()
@@ -132,6 +149,7 @@ def prepare_roots(target: Any, census: Any = None, *, runtime: bool = False) -> 
         if ctx is None:
             return set()
         _PREPARED[target] = ctx
+    ctx.locals_at(runtime)
     names = {n for n in _candidate_types(ctx.index, runtime) if n not in ctx.bad_types}
     if census is not None:
         _prefetch_types(target, names)
@@ -149,7 +167,7 @@ def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, ru
     maps and slices in goroutine-stack locals (``stack_roots``). Call while a live target is paused."""
     user = [g for g in globals_ if runtime or not g.name.startswith(RUNTIME_PREFIXES)]
     out = find_roots(user, target, mem)
-    prepare_roots(target, runtime=runtime)
+    prepare_roots(target, runtime=runtime)  # a no-op when done before the pause, as it should be
     ctx = _PREPARED.get(target)
     if ctx is not None:
         out += stack_roots(ctx, mem, runtime=runtime)
@@ -182,37 +200,36 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> lis
     found: list[tuple[str, int, int, Root]] = []  # (name, goid, depth, root without its final name)
     seen: set[tuple[int, int, str]] = set()
     stopped: Counter[str] = Counter()
-    for g in gs:
-        st = read_stack(mem, g)
-        if st is None:
-            continue
-        ctx.unwinder.unwind(st)
-        stats["walked"] += 1
-        stats["frames"] += len(st.frames)
-        if st.stopped:
-            stopped[st.stopped.split(" at ")[0]] += 1
-        for depth, fr in enumerate(st.frames):
-            for var in sorted(ctx.index.at(fr.entry), key=lambda v: v.inlined):
-                if not runtime and var.function.startswith(RUNTIME_PREFIXES):
+    by_entry = ctx.locals_at(runtime)
+    stacks = [st for st in (read_stack(mem, g) for g in gs) if st is not None]
+    frames = ctx.unwinder.unwind_all(stacks)
+    stats["walked"], stats["frames"] = len(stacks), len(frames)
+    stopped.update(st.stopped.split(" at ")[0] for st in stacks if st.stopped)
+    wanted = np.flatnonzero(np.isin(frames.entry, np.fromiter(by_entry, dtype=np.int64, count=len(by_entry))))
+    for i in wanted.tolist():
+        st = stacks[int(frames.stack[i])]
+        g, depth, cfa, lookup_pc = st.goroutine, int(frames.depth[i]), int(frames.cfa[i]), int(frames.lookup_pc[i])
+        function = None
+        for var in by_entry[int(frames.entry[i])]:
+            pieces = var.pieces_at(lookup_pc)
+            if pieces is None:
+                continue
+            base = f"{var.function}.{var.name}"
+            for name, kind, type_name, at in _var_slots(var, pieces, cfa, st, mem, word_addresses):
+                if at is None:
+                    stats["in_registers"] += 1
                     continue
-                pieces = var.pieces_at(fr.lookup_pc)
-                if pieces is None:
+                if not type_name.isascii() or type_name in ctx.bad_types or (g.goid, at[0], kind) in seen:
                     continue
-                base = f"{var.function}.{var.name}"
-                for name, kind, type_name, at in _var_slots(var, pieces, fr.cfa, st, mem, word_addresses):
-                    if at is None:
-                        stats["in_registers"] += 1
-                        continue
-                    if not type_name.isascii() or type_name in ctx.bad_types or (g.goid, at[0], kind) in seen:
-                        continue
-                    if not _plausible(kind, [_word(st, mem, a) for a in at]):
-                        stats["implausible"] += 1
-                        continue
-                    seen.add((g.goid, at[0], kind))
-                    contiguous = all(b - a == PTR_SIZE for a, b in zip(at, at[1:]))
-                    root = Root(base + name, "stack", kind, at[0], type_name, g.goid, fr.function,
-                                () if contiguous else tuple(at))
-                    found.append((root.name, g.goid, depth, root))
+                if not _plausible(kind, [_word(st, mem, a) for a in at]):
+                    stats["implausible"] += 1
+                    continue
+                seen.add((g.goid, at[0], kind))
+                contiguous = all(b - a == PTR_SIZE for a, b in zip(at, at[1:]))
+                function = function or ctx.unwinder.table.func_name(int(frames.func[i]))
+                root = Root(base + name, "stack", kind, at[0], type_name, g.goid, function,
+                            () if contiguous else tuple(at))
+                found.append((root.name, g.goid, depth, root))
     stats["unwind_stopped"] = dict(stopped)
     stats["roots"] = len(found)
     ctx.stats = stats

@@ -1,4 +1,4 @@
-// stackmap: a map and a slice that live only in a goroutine's local variables.
+// stackmap: maps and a slice that live only in goroutines' local variables.
 //
 // main.owner runs in its own goroutine and keeps pending (a map that leaks:
 // every step adds perStep records, none is ever deleted) and history (a slice
@@ -7,11 +7,30 @@
 // main.owner.pending and main.owner.history, root "stack". No global, heap
 // object or closure refers to either; their truth is computed by the owner
 // itself (fleetkit.StackMap / StackSlice) without taking the locals' addresses.
+//
+// STACKMAP_WORKERS (default 3) goroutines run main.worker, each holding a
+// small map of its own size in the same local: one name in several
+// goroutines, which goinspect tells apart as main.worker.m#GOID.
+//
+// STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
+// in a call, its map m spilled in its frame): it is found only from its
+// thread's registers, the one case where a goroutine has no saved PC/SP.
 package main
 
-import "goinspect.test/fleet/internal/fleetkit"
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 
-const perStep = 500
+	"goinspect.test/fleet/internal/fleetkit"
+)
+
+const (
+	perStep    = 500
+	spinnerLen = 100
+)
 
 type record struct {
 	id      int64
@@ -40,9 +59,62 @@ func owner(work <-chan int, done chan<- struct{}, publishMap func(map[int64]*rec
 	}
 }
 
+// worker fills a map of size entries once, reports its goroutine id, publishes
+// the map's truth and parks for good (m stays live: it is published again if
+// ever woken).
+func worker(size int, ready chan<- int64, publishers <-chan func(map[int]int), park <-chan struct{}) {
+	m := make(map[int]int)
+	for i := 0; i < size; i++ {
+		m[i] = i * i
+	}
+	ready <- goid()
+	publish := <-publishers
+	publish(m)
+	ready <- 0
+	for range park {
+		publish(m)
+	}
+}
+
+// spinner never parks: m is live across the call to spin, so it sits in
+// spinner's frame while the thread runs spin.
+func spinner(publish func(map[int64]int64)) {
+	m := make(map[int64]int64)
+	for i := int64(0); i < spinnerLen; i++ {
+		m[i] = -i
+	}
+	publish(m)
+	for {
+		if spin(1<<30) == 42 {
+			publish(m)
+		}
+	}
+}
+
+//go:noinline
+func spin(n int64) int64 {
+	x := int64(1)
+	for i := int64(0); i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
+
+// goid is this goroutine's id, from the first line of its own traceback ("goroutine 18 [running]:").
+func goid() int64 {
+	buf := make([]byte, 64)
+	fields := strings.Fields(string(buf[:runtime.Stack(buf, false)]))
+	id, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		panic("stackmap: cannot read the goroutine id: " + err.Error())
+	}
+	return id
+}
+
 var (
 	work = make(chan int)
 	done = make(chan struct{})
+	park = make(chan struct{})
 )
 
 func step(phase int) {
@@ -54,8 +126,33 @@ func main() {
 	publishMap := fleetkit.StackMap[int64, *record]("main.owner.pending")
 	publishSlice := fleetkit.StackSlice[int64]("main.owner.history")
 	go owner(work, done, publishMap, publishSlice)
-	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Expect("main.owner.pending", "leak", "a goroutine's local map: every step adds perStep records, none is ever deleted")
 	fleetkit.Expect("main.owner.history", "leak", "a goroutine's local slice: every step appends perStep ids, none is ever dropped")
+
+	workers, err := strconv.Atoi(envOr("STACKMAP_WORKERS", "3"))
+	if err != nil || workers < 0 {
+		panic("stackmap: STACKMAP_WORKERS must be a count")
+	}
+	for i := 1; i <= workers; i++ {
+		ready, publishers := make(chan int64), make(chan func(map[int]int), 1)
+		go worker(i, ready, publishers, park)
+		name := fmt.Sprintf("main.worker.m#%d", <-ready)
+		publishers <- fleetkit.StackMap[int, int](name)
+		<-ready
+		fleetkit.Expect(name, "healthy", "filled once when its worker starts, never written again")
+	}
+	if os.Getenv("STACKMAP_SPIN") == "1" {
+		go spinner(fleetkit.StackMap[int64, int64]("main.spinner.m"))
+		fleetkit.Expect("main.spinner.m", "healthy", "filled once, then only read by a goroutine that never parks")
+	}
+	fleetkit.Extra("per_step", func() any { return perStep })
+	fleetkit.Extra("workers", func() any { return workers })
 	fleetkit.Run(step)
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
