@@ -274,8 +274,12 @@ def _site_views(sites: Sequence[SiteSeries]) -> list[SiteView]:
     return out
 
 
-def _site_evidence(views: list[SiteView]) -> list[Evidence]:
-    return [Evidence("profile", f"site {v.label} ({v.site.kind}): in-use {v.trend.cls} across "
+def _site_evidence(views: list[SiteView], total: Trend | None = None) -> list[Evidence]:
+    out = []
+    if total is not None and len(views) > 1:
+        out.append(Evidence("profile", f"its {len(views)} matched profile sites together: in-use {total.cls} "
+                            f"({_series_text(total.stats.values)})", total.figures))
+    return out + [Evidence("profile", f"site {v.label} ({v.site.kind}): in-use {v.trend.cls} across "
                      f"{len(v.site.inuse_bytes)} profiles",
                      {"site": v.label, "kind": v.site.kind, "inuse_bytes": list(v.site.inuse_bytes),
                       "alloc_bytes": list(v.site.alloc_bytes), "trend": v.trend.cls}) for v in views]
@@ -290,6 +294,7 @@ class TimeFacts:
     sites: list[SiteView]
     turnover: list[float | None]
     rooted: bool
+    structure_kinds: tuple[str, ...] = ()
 
     @property
     def growing(self) -> list[Trend]:
@@ -305,12 +310,41 @@ class TimeFacts:
         return [tr for tr in self.size if tr.cls == "shrinking"]
 
     @property
-    def sites_growing(self) -> list[SiteView]:
-        return [v for v in self.sites if v.trend.cls == "growing"]
+    def n_profiles(self) -> int:
+        return len(self.sites[0].site.inuse_bytes) if self.sites else 0
+
+    def _total(self, views: list[SiteView]) -> Trend | None:
+        """The matched sites summed: one line's in-use may grow while another's falls as new entries
+        replace old ones (a FIFO fills at one line, its first fill drains at another)."""
+        views = [v for v in views if len(v.site.inuse_bytes) == self.n_profiles]
+        if not views:
+            return None
+        inuse = np.sum([v.site.inuse_bytes for v in views], axis=0)
+        alloc = (np.sum([v.site.alloc_bytes for v in views], axis=0)
+                 if all(len(v.site.alloc_bytes) == self.n_profiles for v in views) else None)
+        return trend_of("in-use bytes of its matched profile sites", inuse.tolist(), views[0].site.t,
+                        None if alloc is None else alloc.tolist())
 
     @property
-    def sites_churn(self) -> list[SiteView]:
-        return [v for v in self.sites if v.trend.cls == "churn"]
+    def site_total(self) -> Trend | None:
+        return self._total(self.sites)
+
+    @property
+    def sites_growing(self) -> bool:
+        tr = self.site_total
+        return tr is not None and tr.cls == "growing" and sustained(tr.stats.values)
+
+    @property
+    def value_sites_growing(self) -> bool:
+        """The sites that allocate what the item holds (not its own structure: a classic map's overflow
+        buckets grow while its entries hold still, until a same-size grow drops them) grow together."""
+        tr = self._total([v for v in self.sites if v.site.kind not in self.structure_kinds])
+        return tr is not None and tr.cls == "growing" and sustained(tr.stats.values)
+
+    @property
+    def sites_churn(self) -> bool:
+        tr = self.site_total
+        return tr is not None and tr.cls == "churn"
 
     @property
     def turnover_known(self) -> bool:
@@ -331,9 +365,9 @@ class TimeFacts:
 
 
 def _time_facts(size_series: list[tuple[str, list[int]]], t: list[float], sites: Sequence[SiteSeries],
-                turnover: list[float | None], rooted: bool) -> TimeFacts:
+                turnover: list[float | None], rooted: bool, structure_kinds: tuple[str, ...] = ()) -> TimeFacts:
     trends = [tr for what, values in size_series if (tr := trend_of(what, values, t)) is not None]
-    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted)
+    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted, structure_kinds)
 
 
 def _size_evidence(f: TimeFacts) -> list[Evidence]:
@@ -373,13 +407,12 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
         return ("undetermined", "low", f"{rose}: more samples to tell a step (a refill, a batch) from sustained growth")
     if f.sites_growing:
         steady = [tr for tr in f.size if tr.cls in ("flat", "plateau")]
-        if f.n >= 2 and steady:
+        if f.n >= 2 and steady and f.value_sites_growing:
             return ("undetermined", "low", f"the {kind}'s own figures hold still while its matched profile site grows "
                     "(the site may feed something else): more snapshots")
         if f.n >= 2 or not f.rooted:
             return None if f.rooted else ("undetermined", "low", "a snapshot showing a root reaches it")
-        n_prof = min(len(v.site.inuse_bytes) for v in f.sites_growing)
-        return ("leak", "medium" if n_prof >= CONFIDENT_SAMPLES else "low",
+        return ("leak", "medium" if f.n_profiles >= CONFIDENT_SAMPLES else "low",
                 f"2+ snapshots to confirm the {kind} itself grows (the verdict rests on its profile sites)")
     return None
 
@@ -399,19 +432,21 @@ def _steady(f: TimeFacts, kind: str, evidence: list[Evidence]) -> tuple[str, str
     if f.n < 2 or not f.turnover_known:
         if f.sites_churn and not f.sites_growing:
             # No turnover figures from snapshots: the matched sites say allocation runs while in-use holds.
-            n_prof = min(len(v.site.inuse_bytes) for v in f.sites_churn)
-            return ("churn", "medium" if n_prof >= CONFIDENT_SAMPLES and f.n >= 2 else "low",
+            return ("churn", "medium" if f.n_profiles >= CONFIDENT_SAMPLES and f.n >= 2 else "low",
                     None if f.n >= 2 else f"2+ snapshots to see the {kind} itself hold still")
     if f.n >= 2:
         conf = _time_confidence(f.n)
         return "healthy", conf, None if conf == "high" else f"{CONFIDENT_SAMPLES}+ samples"
-    if f.sites and all(v.trend.cls in ("flat", "plateau", "shrinking", "fluctuating") for v in f.sites):
-        return "healthy", "low", f"2+ snapshots to see the {kind} itself hold still (the profile sites do)"
+    # Matched sites that hold still do not make one snapshot healthy: what the item points to may be
+    # allocated elsewhere (a request built in one function, stored in the map in another).
     return "undetermined", "low", NEEDS_SAMPLES
 
 
 # ---------------------------------------------------------------------------------------------
 # Maps.
+
+#: Profile-site kinds (goinspect.profile.attribute.KINDS) that allocate a map's own structure.
+MAP_STRUCTURE_KINDS = ("map-buckets", "map-header")
 
 MAP_FIX = {
     "leak-count": "Entries are added and never removed: bound the map -- delete an entry when the work it tracks "
@@ -440,8 +475,9 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
     size_series = [("entries (count)", [s.count for s in samples])]
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its values", [s.reachable_bytes for s in samples]))
-    f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples))
-    evidence = _size_evidence(f) + _map_model_evidence(samples, v) + _site_evidence(f.sites)
+    f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples),
+                    MAP_STRUCTURE_KINDS)
+    evidence = _size_evidence(f) + _map_model_evidence(samples, v) + _site_evidence(f.sites, f.site_total)
 
     leak = _leak_or_conflict(f, "map")
     if leak is not None:
@@ -594,7 +630,7 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its elements", [s.reachable_bytes for s in samples]))
     f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples))
-    evidence = _size_evidence(f) + _site_evidence(f.sites)
+    evidence = _size_evidence(f) + _site_evidence(f.sites, f.site_total)
     clone = clone_bytes(last.len, last.elem_size, last.noscan, v)
     if last.alloc_bytes is not None:
         evidence.append(Evidence("model", f"len {last.len:,}, cap {last.cap:,} of {last.elem_size} bytes in a "
