@@ -278,6 +278,34 @@ def test_interrupted_run_kills_the_program(fleet_exe, sig):
     assert gone(pid) and not group_members(pid)
 
 
+def test_goinspect_killed_outright_takes_the_program_along(fleet_exe):
+    """Last resort: goinspect SIGKILLed (no clean-up runs at all); the kernel kills the program (PR_SET_PDEATHSIG)."""
+    exe = fleet_exe("lru")
+    proc = subprocess.Popen([sys.executable, "-m", "goinspect", "ci", "--exe", str(exe), "--ready-line", "NEVER",
+                             "--ready-timeout", "60"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        pid = started_pid(proc.stderr.readline())
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10  # the orphan is reaped by init, not by us
+    while group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_members(pid)
+
+
+@needs_ptrace
+def test_program_that_dies_during_the_run(fleet_exe):
+    """The load itself stops the program (/quit): one line naming its exit, not the read that stumbled over it."""
+    proc = goinspect("ci", "--exe", str(fleet_exe("lru")), "--ready-line", READY, "--load", "http://{addr}/quit",
+                     "--requests", "3", "--samples", "3", "--interval", "0.2", timeout=120)
+    line = _one_error_line(proc)
+    assert proc.returncode not in (0, 1) and "exited with status 0 during the run" in line, proc.stderr
+    assert left_nothing(proc.stderr)
+
+
 # -- the whole run, both Go versions ----------------------------------------------------------------
 
 def _free_port() -> int:

@@ -163,7 +163,7 @@ class CiCommand:
                     raise
                 # The real cause is the program's end, not the read that stumbled over it.
                 raise type(e)(f"{program.exe.name} (pid {pid}) exited with status {status} during the run "
-                              f"({e}){program.output_suffix()}") from None
+                              f"({str(e).rstrip('.')}){program.output_suffix()}") from None
         seconds = time.monotonic() - started
         failing = [item["name"] for kind in ("maps", "slices") for item in report.get(kind, [])
                    if item.get("verdict") in plan.fail_on]
