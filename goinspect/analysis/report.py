@@ -163,6 +163,8 @@ def build_report(target: dict[str, Any], snapshots: list[Snapshot], sites: list[
             "retained_bytes": samples[-1].retained_bytes, "path": g.path(name) if g is not None else [],
             "sites": [s.id for s in fed],
         }
+        if root is not None and getattr(root, "goroutine", None) is not None:
+            out.update(goroutine=root.goroutine, frame=root.frame)
         ts = [s.t for s in samples]
         if kind == "map":
             out["count"] = samples[-1].count
@@ -174,7 +176,8 @@ def build_report(target: dict[str, Any], snapshots: list[Snapshot], sites: list[
             out["impl"] = last.get("impl")
             maps.append(out)
         else:
-            out.update(len=samples[-1].len, cap=samples[-1].cap, alloc_bytes=samples[-1].alloc_bytes)
+            out.update(len=samples[-1].len, cap=samples[-1].cap, elem_size=samples[-1].elem_size,
+                       alloc_bytes=samples[-1].alloc_bytes, offset_in_alloc=samples[-1].offset_in_alloc)
             out["series"] = {"t": ts, "len": [s.len for s in samples], "cap": [s.cap for s in samples],
                              "alloc_bytes": [s.alloc_bytes for s in samples],
                              "reachable_bytes": [s.reachable_bytes for s in samples],

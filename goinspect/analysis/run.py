@@ -87,10 +87,10 @@ def analyze(req: AnalyzeRequest) -> dict[str, Any]:
         with open_live(req.pid, verbose=req.verbose, timeout=req.timeout) as target:
             go_version, census, plan = target.go_version, Census(target, None), ScanPlan(target)
             target_json.update(exe=str(target.exe), go_version=go_version, map_impl=target.map_impl)
-            start = time.monotonic()
+            previous = time.monotonic()
             for i in range(req.samples):
-                if i:
-                    time.sleep(max(0.0, start + i * req.interval - time.monotonic()))
+                if i:  # the interval runs from the end of the previous snapshot: a slow pause never squeezes the next
+                    time.sleep(max(0.0, previous + req.interval - time.monotonic()))
                 if req.between_samples is not None:
                     req.between_samples(i)
                 if req.profile_url:
@@ -98,6 +98,7 @@ def analyze(req: AnalyzeRequest) -> dict[str, Any]:
                     profile_sources.append(req.profile_url)
                 snapshots.append(take_snapshot(target, census, plan, source=f"pid {req.pid}", select=select,
                                                runtime=req.runtime))
+                previous = time.monotonic()
                 say(f"sample {i + 1}/{req.samples}: paused {snapshots[-1].pause_seconds * 1000:.0f} ms")
     for core in req.cores:
         with open_core(Path(core), Path(req.exe or ""), verbose=req.verbose, timeout=req.timeout) as target:
@@ -117,7 +118,7 @@ def analyze(req: AnalyzeRequest) -> dict[str, Any]:
         if profiles else []
     t0 = snapshots[0].wall_time if snapshots else 0.0
     target_json.update(
-        go_version=go_version, samples=len(snapshots), times=[s.wall_time - t0 for s in snapshots],
+        started_at=t0 if snapshots else None, go_version=go_version, samples=len(snapshots), times=[s.wall_time - t0 for s in snapshots],
         pause_seconds=[s.pause_seconds for s in snapshots], read_seconds=[s.read_seconds for s in snapshots],
         profiles=profile_sources,
         graph={"nodes": snapshots[-1].graph.stats.get("nodes") if snapshots and snapshots[-1].graph else 0,

@@ -17,7 +17,7 @@ import numpy as np
 from goinspect.analysis.graph import HeapGraph
 from goinspect.runtime.census import Census
 from goinspect.runtime.heapgraph import ScanPlan, collect
-from goinspect.runtime.roots import Root, gather_roots
+from goinspect.runtime.roots import Root, gather_roots, prepare_roots
 from goinspect.runtime.spans import SpanIndex
 from goinspect.runtime.types import has_pointers, slice_elem
 
@@ -61,7 +61,7 @@ def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, s
     globals_ = target.globals()
     mheap = next((g for g in globals_ if g.name == MHEAP), None)
     user = [g for g in globals_ if runtime or not g.name.startswith(RUNTIME_PREFIXES)]
-    types = container_types(user)
+    types = container_types(user) | prepare_roots(target, census, runtime=runtime)  # locals' types too
     census.prepare(types)
     plan.prepare(types)
     snap = Snapshot(source, wall_time if wall_time is not None else time.time(), None, 0.0)
