@@ -378,6 +378,23 @@ def test_ci_passes_a_bounded_lru(fleet_exe, fleet_service, tmp_path, go_version)
 
 
 @needs_ptrace
+def test_fail_on_other_verdicts(fleet_exe, fleet_service, tmp_path):
+    """--fail-on churn fails the same LRU (its declared verdict is churn); --filter keeps only main's items,
+    and the heap profile is fetched once per sample (--profile-url)."""
+    exe = fleet_exe("lru")
+    proc, root, _ = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance", "--warmup", "4",
+                        "--requests", "6", "--fail-on", "churn,leak", "--filter", r"^main\.",
+                        "--profile-url", "http://{addr}/debug/pprof/heap", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    expect = {k: v for k, v in expectations(fleet_service, "lru").items() if k.startswith("main.")}
+    assert set(cases(root)) == set(expect)
+    assert_cases_match_expectations(root, expect, {"churn", "leak"})
+    report = json.loads(proc.stdout)
+    assert report["ci"]["failing"] == sorted(n for n, v in expect.items() if v in ("churn", "leak"))
+    assert len(report["target"]["profiles"]) == 3
+
+
+@needs_ptrace
 def test_ci_on_a_running_pid_leaves_it_running(fleet_service, tmp_path):
     """--pid: the load and the snapshots as with --exe, but the process is somebody else's: it keeps running."""
     with fleet_service("leakmap") as svc:
