@@ -37,7 +37,7 @@ class AnalyzeRequest:
     samples: int = 1
     interval: float = 1.0
     profiles: tuple[str, ...] = ()  # files (or URLs) in time order
-    profile_url: str | None = None  # fetched once per live sample
+    profile_url: str | None = None  # fetched once per live sample (or, with no process or core, polled `samples` times)
     timeout: float = 30.0
     filter: str | None = None
     runtime: bool = False
@@ -51,16 +51,19 @@ class AnalyzeRequest:
 def check_request(req: AnalyzeRequest) -> None:
     if req.pid is not None and req.cores:
         raise UsageError("give one target: --pid P, or --core CORE [--core CORE2 ...] --exe EXE, not both.")
-    if req.pid is None and not req.cores and not req.profiles:
-        raise UsageError("nothing to analyze: give --pid P, or --core CORE --exe EXE, and/or --profile files.")
+    if req.pid is None and not req.cores and not req.profiles and not req.profile_url:
+        raise UsageError("nothing to analyze: give --pid P, or --core CORE --exe EXE, and/or heap profiles "
+                         "(--profile files, or --profile-url polled --samples times).")
     if req.cores and not req.exe:
         raise UsageError("--core needs --exe (the executable the cores were dumped from).")
     if req.samples < 1:
         raise UsageError("--samples must be at least 1.")
     if req.interval < 0:
         raise UsageError("--interval must not be negative.")
-    if req.profile_url and req.pid is None:
+    if req.profile_url and req.cores:
         raise UsageError("--profile-url is polled once per live sample; with cores give the profiles as --profile files.")
+    if req.profile_url and req.pid is None and req.samples < 2:
+        raise UsageError("polling --profile-url alone needs --samples 2 or more: a trend needs several profiles.")
     if req.cores and req.samples != 1:
         raise UsageError("--samples is for a live process; with cores, give one --core per snapshot.")
     if req.filter:
@@ -100,6 +103,17 @@ def analyze(req: AnalyzeRequest) -> dict[str, Any]:
                                                runtime=req.runtime))
                 previous = time.monotonic()
                 say(f"sample {i + 1}/{req.samples}: paused {snapshots[-1].pause_seconds * 1000:.0f} ms")
+    if req.profile_url and req.pid is None:  # profiles alone: poll the URL like live samples
+        previous = time.monotonic()
+        for i in range(req.samples):
+            if i:
+                time.sleep(max(0.0, previous + req.interval - time.monotonic()))
+            if req.between_samples is not None:
+                req.between_samples(i)
+            profiles.append(load_profile(req.profile_url, timeout=req.timeout))
+            profile_sources.append(req.profile_url)
+            previous = time.monotonic()
+            say(f"profile {i + 1}/{req.samples} fetched")
     for core in req.cores:
         with open_core(Path(core), Path(req.exe or ""), verbose=req.verbose, timeout=req.timeout) as target:
             go_version = target.go_version
