@@ -39,11 +39,12 @@ func Expect(name, verdict, reason string) {
 	panic(fmt.Sprintf("fleetkit: %q is not a verdict (one of %v)", verdict, verdicts))
 }
 
-// ExpectFrom says from which phase on the expectations hold: a test runs at
-// least that many steps before it samples (an LRU must fill up before it is
-// bounded, a map must be emptied before its capacity is retained). Between
-// samples a test may run more steps: every expectation holds at every phase
-// from this one on.
+// ExpectFrom says from which phase on the expectations hold: a test takes its
+// first sample at this phase (an LRU must fill up before it is bounded, a map
+// must be emptied before its capacity is retained) and runs one step between
+// samples (tests/test_analyze_fleet.py). Growth that comes in steps -- append
+// doubling a value's capacity, a Swiss map splitting a table -- is seen rising
+// in every interval under that protocol, not necessarily under any other.
 func ExpectFrom(phase int) { expectFrom = phase }
 
 // expected is the /truth view of the expectations: verdicts and reasons by
