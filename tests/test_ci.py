@@ -217,6 +217,7 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     (["--exe", "/bin/true", "--load", "ftp://host/x", "--requests", "3"], 2, "http:// or https://"),
     (["--exe", "/bin/true", "--ready-line", "(unclosed"], 2, "not a valid regular expression"),
     (["--exe", "/bin/true", "--env", "NOEQUALS"], 2, "K=V"),
+    (["--exe", "/bin/true", "--warmup", "3"], 2, "--warmup needs --load"),
     (["--exe", "/bin/true", "--args", "'unbalanced"], 2, "shell-quoted"),
     (["--exe", "/bin/true", "--junit", "/nonexistent/dir/x.xml"], 3, "directory does not exist"),
     (["--pid", "999999999"], 3, "no process"),

@@ -26,7 +26,9 @@ import shlex
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from goinspect.analysis.verdicts import VERDICTS  # --fail-on takes any of them
 from goinspect.errors import GoinspectError, InputError, UsageError
@@ -117,53 +119,9 @@ class CiCommand:
         o.add_argument("--html", metavar="FILE", help="also write the self-contained HTML report")
 
     def run(self, args: argparse.Namespace) -> int:
-        from goinspect.analysis.run import AnalyzeRequest, analyze  # before anything starts: fail fast
-
         plan = _plan(args)
-        started = time.monotonic()
-        wall = time.time()
-        with ExitStack() as stack:
-            stack.enter_context(signals_interrupt())
-            groups: dict[str, str] = {}
-            program: Program | None = None
-            if plan.exe is not None:
-                log = _open_log(args.log, stack)
-                program = stack.enter_context(Program(plan.exe, plan.argv, plan.env, log, plan.ready))
-                _say(f"started {plan.exe.name} (pid {program.pid})")
-                groups = program.wait_ready()
-                _say(f"ready after {time.monotonic() - started:.2f} s"
-                     + (f" ({', '.join(f'{k}={v}' for k, v in groups.items())})" if groups else ""))
-                pid = program.pid
-            else:
-                pid = args.pid
-                if plan.ready.url:
-                    deadline = time.monotonic() + plan.ready.timeout
-                    wait_for_url(plan.ready.url, deadline, plan.ready.timeout, alive=lambda: _check_pid(pid))
-            assert pid is not None
-            load = LoadStats(fill_placeholders(args.load, groups, "--load")) if args.load else None
-            shares = spread(args.requests, args.samples)
-
-            def between_samples(i: int) -> None:
-                if load is None:
-                    return
-                if i == 0 and args.warmup:
-                    _drive(load, args.warmup, args, program, "warm-up")
-                _drive(load, shares[i], args, program, f"sample {i + 1}")
-
-            request = AnalyzeRequest(
-                pid=pid, samples=args.samples, interval=args.interval, timeout=args.timeout,
-                filter=args.filter, runtime=args.runtime, verbose=args.verbose,
-                profile_url=fill_placeholders(args.profile_url, groups, "--profile-url") if args.profile_url else None,
-                between_samples=between_samples, progress=_say)
-            try:
-                report = analyze(request)
-            except GoinspectError as e:
-                status = program.exit_status() if program is not None else None
-                if status is None:
-                    raise
-                # The real cause is the program's end, not the read that stumbled over it.
-                raise type(e)(f"{program.exe.name} (pid {pid}) exited with status {status} during the run "
-                              f"({str(e).rstrip('.')}){program.output_suffix()}") from None
+        started, wall = time.monotonic(), time.time()
+        report, load = _observe(plan, args)
         seconds = time.monotonic() - started
         failing = [item["name"] for kind in ("maps", "slices") for item in report.get(kind, [])
                    if item.get("verdict") in plan.fail_on]
@@ -194,12 +152,67 @@ class CiCommand:
         return exit_code
 
 
+@dataclass(frozen=True)
 class _Plan:
     """The command line, checked before anything is started."""
 
-    def __init__(self, exe: Path | None, argv: list[str], env: dict[str, str], ready: Readiness,
-                 fail_on: frozenset[str]) -> None:
-        self.exe, self.argv, self.env, self.ready, self.fail_on = exe, argv, env, ready, fail_on
+    exe: Path | None
+    argv: list[str]
+    env: dict[str, str]
+    ready: Readiness
+    fail_on: frozenset[str]
+
+
+def _observe(plan: _Plan, args: argparse.Namespace) -> tuple[dict[str, Any], LoadStats | None]:
+    """Start the program (or take --pid), wait until it is ready, and analyze it with load before each sample.
+
+    Whatever happens in here, a program ci started is killed, group and all, before this returns or raises.
+    """
+    from goinspect.analysis.run import AnalyzeRequest, analyze
+
+    started = time.monotonic()
+    with ExitStack() as stack:
+        stack.enter_context(signals_interrupt())
+        groups: dict[str, str] = {}
+        program: Program | None = None
+        if plan.exe is not None:
+            log = _open_log(args.log, stack)
+            program = stack.enter_context(Program(plan.exe, plan.argv, plan.env, log, plan.ready))
+            _say(f"started {plan.exe.name} (pid {program.pid})")
+            groups = program.wait_ready()
+            _say(f"ready after {time.monotonic() - started:.2f} s"
+                 + (f" ({', '.join(f'{k}={v}' for k, v in groups.items())})" if groups else ""))
+            pid = program.pid
+        else:
+            pid = args.pid
+            if plan.ready.url:
+                deadline = time.monotonic() + plan.ready.timeout
+                wait_for_url(plan.ready.url, deadline, plan.ready.timeout, alive=lambda: _check_pid(pid))
+        assert pid is not None
+        load = LoadStats(fill_placeholders(args.load, groups, "--load")) if args.load else None
+        shares = spread(args.requests, args.samples)
+
+        def between_samples(i: int) -> None:
+            if load is None:
+                return
+            if i == 0 and args.warmup:
+                _drive(load, args.warmup, args, program, "warm-up")
+            _drive(load, shares[i], args, program, f"sample {i + 1}")
+
+        request = AnalyzeRequest(
+            pid=pid, samples=args.samples, interval=args.interval, timeout=args.timeout,
+            filter=args.filter, runtime=args.runtime, verbose=args.verbose,
+            profile_url=fill_placeholders(args.profile_url, groups, "--profile-url") if args.profile_url else None,
+            between_samples=between_samples, progress=_say)
+        try:
+            return analyze(request), load
+        except GoinspectError as e:
+            status = program.exit_status() if program is not None else None
+            if program is None or status is None:
+                raise
+            # The real cause is the program's end, not the read that stumbled over it.
+            raise type(e)(f"{program.exe.name} (pid {pid}) exited with status {status} during the run "
+                          f"({str(e).rstrip('.')}){program.output_suffix()}") from None
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -243,6 +256,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
                              f"(name it in the regex: (?P<{missing[0]}>...)).")
     if args.requests and not args.load:
         raise UsageError("--requests needs --load URL (where to send them).")
+    if args.warmup and not args.load:
+        raise UsageError("--warmup needs --load URL (where to send the requests).")
     if args.load and not args.requests and not args.warmup:
         raise UsageError("--load needs --requests N (how many to send in all).")
     for option, path in (("--junit", args.junit), ("--html", args.html)):
