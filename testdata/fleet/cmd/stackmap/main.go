@@ -128,10 +128,6 @@ func main() {
 	go owner(work, done, publishMap, publishSlice)
 	fleetkit.Expect("main.owner.pending", "leak", "a goroutine's local map: every step adds perStep records, none is ever deleted")
 	fleetkit.Expect("main.owner.history", "leak", "a goroutine's local slice: every step appends perStep ids, none is ever dropped")
-	if fleetkit.Impl() == "swiss" {
-		// StackMap keeps the latest MapTruth of pending, and a Swiss map's truth lists its tables.
-		fleetkit.Expect(fleetkit.Harness+"mapReaders", "leak", "holds the latest truth of main.owner.pending, whose list of Swiss tables grows with it")
-	}
 
 	workers, err := strconv.Atoi(envOr("STACKMAP_WORKERS", "3"))
 	if err != nil || workers < 0 {
