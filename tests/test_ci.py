@@ -343,11 +343,11 @@ def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedPro
 
 @needs_ptrace
 def test_ci_fails_on_the_leaking_map(fleet_exe, fleet_service, tmp_path, go_version):
-    """The port is discovered from the ready line; 2 steps (2000 sessions) are sent before each sample."""
+    """The port is discovered from the ready line; 2 steps (2000 sessions) are sent before each sample, 2 at once."""
     exe = fleet_exe("leakmap")
     html = tmp_path / "report.html"
     proc, root, seconds = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance",
-                              "--requests", "6", "--html", str(html))
+                              "--requests", "6", "--concurrency", "2", "--html", str(html))
     print(f"ci on leakmap (go{go_version}): {seconds:.1f} s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     c = cases(root)
