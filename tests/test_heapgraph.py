@@ -183,3 +183,24 @@ def test_why_on_a_core(go_version, stuckgrow_core):
     assert ans["reachable_bytes"] == 0 and ans["value_objects"] == 0
     assert ans["retained_bytes"] == ans["structure_bytes"] > 0
     assert ans["object"]["in_heap"] and ans["object"]["kind"] == "map header"
+
+
+def test_lru_entries_are_held_by_the_list_too(go_version, fleet_service):
+    """lru's map values are *list.Element whose Value is an interface: the entry behind it is found
+    conservatively, its []byte through the entry. Every element is also on the list a global
+    (``main.order``, neither map nor slice) points to, so dropping the map would free none of them:
+    the map retains only its own structure."""
+    with fleet_service("lru") as svc:
+        svc.advance(4)
+        truth = svc.truth()
+        g = graph_of(svc.pid)
+    name = "main.index"
+    sz = truth["extra"]["object_sizes"]
+    n = truth["maps"][name]["len"]
+    assert n == truth["extra"]["list_len"]
+    per_entry = (block_size(sz["element"], False, go_version) + block_size(sz["entry"], False, go_version)
+                 + block_size(sz["value"], True, go_version))
+    assert g.reachable_bytes(name) == n * per_entry + block_size(sz["list"], False, go_version)
+    assert len(g.value_targets(name)) == n
+    assert g.retained_bytes(name) == g.structure_bytes(name)
+    assert "main.order" in {r.name for r in g.objects.roots if r.kind == "pointer"}

@@ -127,7 +127,11 @@ class ScanPlan:
         return self._sizes[type_name]
 
     def prepare(self, type_names: Iterable[str]) -> None:
-        """Resolve every type reachable from these (map/slice container types welcome) through pointers."""
+        """Resolve every type reachable from these (map/slice container types welcome) through pointers,
+        and the runtime layouts the walk itself reads."""
+        prefetch = getattr(self.types, "prefetch", None)
+        if prefetch is not None:
+            prefetch(list(MODULE_TYPES))
         todo = set()
         for t in type_names:
             if t.startswith("map["):
@@ -799,7 +803,90 @@ def collect(target: Any, census: Any, roots: Sequence[Root], *, plan: ScanPlan |
         else:
             _classic_map(w, it, hdr, lay, target.go_version)
     w.run()
-    return w.result(list(roots), items)
+    others = _global_referrers(target, w, roots, len(roots) + 1)
+    return w.result(list(roots) + others, items)
+
+
+#: DWARF layouts ``_global_referrers`` needs (``ScanPlan.prepare`` fetches them before the pause).
+MODULE_TYPES = ("runtime.moduledata", "runtime.bitvector")
+
+
+def _global_referrers(target: Any, w: _Walk, roots: list[Root], first_id: int) -> list[Root]:
+    """Other globals that point straight at objects of the graph, as roots of their own.
+
+    A map's entries may also be held by a global that is neither a map nor a slice (an LRU's
+    ``order *list.List``); without that referrer the map would seem to dominate them. The words
+    come from the data and bss segments where the GC's own pointer bitmaps
+    (``firstmoduledata.gcdatamask`` / ``gcbssmask``) mark a pointer; each global variable
+    (named from the symbol table) pointing at a graph object becomes a root ``global NAME``
+    with kind ``pointer``. What such globals reach beyond the graph's objects is not walked.
+    """
+    from goinspect.target.elf import data_symbols
+
+    try:
+        exe = getattr(target, "exe", None)
+        syms = data_symbols(exe) if exe else []
+        by_name = dict(syms)
+        last_ptr = by_name["runtime.lastmoduledatap"]  # -> firstmoduledata (one module: no plugins)
+        mheap = next(g for g in target.globals() if g.name == "runtime.mheap_")
+        bias = mheap.addr - by_name["runtime.mheap_"]  # a PIE's load bias (0 otherwise)
+        md = target.layout("runtime.moduledata").fields
+        bv = target.layout("runtime.bitvector").fields
+    except (StopIteration, LookupError, ValueError, AttributeError, OSError):
+        return []
+    p = read_or_none(w.mem, last_ptr + bias, PTR_SIZE)
+    md_addr = uint_at(p, 0, PTR_SIZE) if p else 0
+    raw = read_or_none(w.mem, md_addr, max(f.offset + f.size for f in md.values())) if md_addr else None
+    if raw is None:
+        return []
+    field_ = lambda name: uint_at(raw, md[name].offset, md[name].size)  # noqa: E731
+    if not w.node_parts:
+        return []
+    known = distinct(np.concatenate([p[0] for p in w.node_parts]))
+    own = [(r.addr, r.addr + (PTR_SIZE if r.kind == "map" else 3 * PTR_SIZE)) for r in roots if r.root == "global"]
+    hits_at: list[np.ndarray] = []
+    hits_to: list[np.ndarray] = []
+    for lo_name, hi_name, mask_name in (("data", "edata", "gcdatamask"), ("bss", "ebss", "gcbssmask")):
+        lo, hi = field_(lo_name), field_(hi_name)
+        n_words = (hi - lo) // PTR_SIZE
+        mask_off = md[mask_name].offset
+        nbits = uint_at(raw, mask_off + bv["n"].offset, bv["n"].size)
+        bits_ptr = uint_at(raw, mask_off + bv["bytedata"].offset, PTR_SIZE)
+        if not (0 < n_words <= 1 << 26) or not bits_ptr:
+            continue
+        data = read_or_none(w.mem, lo, n_words * PTR_SIZE)
+        bits = read_or_none(w.mem, bits_ptr, (min(nbits, n_words) + 7) // 8)
+        if data is None or bits is None:
+            continue
+        ptr_word = np.unpackbits(np.frombuffer(bits, np.uint8), bitorder="little")[:n_words].astype(bool)
+        vals = np.frombuffer(data, "<u8")[:len(ptr_word)]
+        idx = np.flatnonzero(ptr_word & (vals != 0))
+        at = _UINT(lo) + idx.astype(_UINT) * _UINT(PTR_SIZE)
+        for a, b in own:  # the map/slice roots' own words are roots already
+            idx, at = idx[(at < a) | (at >= b)], at[(at < a) | (at >= b)]
+        o = w.owners(vals[idx])
+        inside = (o.where == WHERE.index(HEAP)) & member(o.base, known)
+        hits_at.append(at[inside])
+        hits_to.append(o.base[inside])
+    if not hits_at or not sum(len(h) for h in hits_at):
+        return []
+    at, to = np.concatenate(hits_at), np.concatenate(hits_to)
+    names = sorted((a + bias, n) for n, a in syms)
+    starts = np.array([a for a, _ in names], _UINT)
+    which = np.searchsorted(starts, at, side="right") - 1
+    out: list[Root] = []
+    ids: dict[int, int] = {}
+    src = np.zeros(len(at), _UINT)
+    for k, j in enumerate(which.tolist()):
+        if j not in ids:
+            ids[j] = first_id + len(out)
+            addr, name = names[j] if j >= 0 else (int(at[k]), f"{int(at[k]):#x}")
+            out.append(Root(name, "global", "pointer", int(addr), ""))
+        src[k] = ids[j]
+    w.add_nodes(np.arange(first_id, first_id + len(out), dtype=_UINT), np.zeros(len(out), _UINT), ROOT)
+    w.add_edges(src, to)
+    w.stats["global_referrers"] = len(out)
+    return out
 
 
 def item_types(roots: Iterable[Root]) -> set[str]:

@@ -7,6 +7,7 @@ package main
 import (
 	"container/list"
 	"math/rand"
+	"unsafe"
 
 	"goinspect.test/fleet/internal/fleetkit"
 )
@@ -69,5 +70,9 @@ func main() {
 	fleetkit.Extra("hits", func() any { return hits })
 	fleetkit.Extra("misses", func() any { return misses })
 	fleetkit.Extra("evictions", func() any { return evictions })
+	fleetkit.Extra("object_sizes", func() any { // bytes of what one cached entry holds, and of the list itself
+		return map[string]uintptr{"element": unsafe.Sizeof(list.Element{}), "entry": unsafe.Sizeof(entry{}),
+			"value": valueSize, "list": unsafe.Sizeof(list.List{})}
+	})
 	fleetkit.Run(step)
 }
