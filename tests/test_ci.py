@@ -27,7 +27,7 @@ import pytest
 
 from goinspect.render.junit import go_package, render_junit
 from goinspect.run.load import spread
-from goinspect.run.program import Program, Readiness
+from goinspect.run.program import Program, Readiness, check_executable
 
 READY = r"LISTEN (?P<addr>\S+)"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -196,6 +196,14 @@ def test_program_args_env_and_log(tmp_path):
             assert prog.wait_ready() == {"args": "-a b c", "foo": "bar baz"}
     text = log_path.read_text()
     assert "to stderr" in text and "ARGS[-a b c] FOO=bar baz" in text
+
+
+def test_bare_program_name_means_the_file_here(tmp_path, monkeypatch):
+    """`--exe server` runs ./server, not a `server` somewhere on $PATH (here: `true`, which prints nothing)."""
+    script(tmp_path, "true", 'echo "LOCAL COPY"\nexec sleep 300\n')
+    monkeypatch.chdir(tmp_path)
+    with Program(check_executable("true"), readiness=Readiness(re.compile("LOCAL COPY"), None, 10)) as prog:
+        assert prog.wait_ready() == {}
 
 
 # -- bad input through the CLI: one line, non-zero, nothing left behind ------------------------------

@@ -65,7 +65,7 @@ def check_executable(exe: str) -> Path:
         raise InputError(f"{exe} is a directory, not a program")
     if not os.access(path, os.X_OK):
         raise InputError(f"{exe} is not executable (chmod +x it)")
-    return path
+    return path.absolute()  # a bare name ("server") means the file here, not one found on $PATH
 
 
 def _child_setup(parent: int, prctl) -> None:  # runs in the child between fork and exec
