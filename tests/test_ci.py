@@ -268,12 +268,14 @@ def test_ready_url_timeout_on_a_silent_port(fleet_exe):
     assert left_nothing(proc.stderr)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_kills_the_program(fleet_exe, sig):
     """Ctrl-C (SIGINT) or a cancelled CI job (SIGTERM) while waiting: goinspect exits 130, the program is gone."""
     exe = fleet_exe("lru")
+    # Started with SIGINT ignored, as a shell's background job is: ci must still act on it.
     proc = subprocess.Popen([sys.executable, "-m", "goinspect", "ci", "--exe", str(exe), "--ready-line", "NEVER",
-                             "--ready-timeout", "60"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                             "--ready-timeout", "60"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = proc.stderr.readline()
         pid = started_pid(line)

@@ -294,13 +294,17 @@ def _signals_held() -> Iterator[None]:
 
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt for the block, so a cancelled CI job runs the cleanups."""
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt for the block, so a cancelled CI job runs the cleanups.
+
+    SIGINT too: a process started in the background by a non-interactive shell inherits it ignored,
+    and Python then installs no handler of its own.
+    """
     def handler(signum, frame):
         raise KeyboardInterrupt
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
     try:
         yield
     finally:
