@@ -41,6 +41,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_PTRACER = 0x59616D61  # Yama: let this pid (and its descendants, e.g. our gdb) ptrace the child
 _TERM_GRACE_S = 3.0
 _POLL_S = 0.02
+_MAX_LINE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,10 @@ class Program:
     def _read(self, stream: BinaryIO) -> None:
         """Copy the program's lines to the log, keep the last few, and watch for the ready line."""
         try:
-            for raw in iter(stream.readline, b""):
+            for raw in iter(lambda: stream.readline(_MAX_LINE), b""):  # a line without end is cut, not hoarded
                 text = raw.decode(errors="replace").rstrip("\r\n")
                 with self._lock:
-                    self._tail.append(text)
+                    self._tail.append(text[:400])
                     if self.log is not None:
                         try:
                             self.log.write(raw if raw.endswith(b"\n") else raw + b"\n")
