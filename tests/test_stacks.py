@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from goinspect.runtime.goroutines import Frame, Goroutine, Stack, Unwinder
-from goinspect.runtime.roots import Root, _plausible, _unique_names
+from goinspect.runtime.roots import Root, _one_root_per_value, _plausible, _unique_names
 from goinspect.symbolize.dwarf_locals import LocalsIndex, LocalVar, parse_expr, word_addresses
 from maps_truth import assert_map_matches, assert_slice_matches, by_name, run_json
 
@@ -334,7 +334,13 @@ def test_plausible_headers_and_unique_names():
     assert _plausible("slice", [0xC000010000, 3, 4])
     assert not _plausible("slice", [0x2000, 0xC000010000, 0])  # a misread header: len > cap
     assert not _plausible("slice", [0, 0, 0]) and not _plausible("slice", [None, 1, 1])
-    r = Root("main.f.m", "stack", "map", 1, "map[int]int", 5, "main.f")
+    a = Root("main.f.m", "stack", "map", 1, "map[int]int", 5, "main.f")
+    b = Root("main.g.p", "stack", "map", 2, "map[int]int", 5, "main.g")
+    # one map in the outer frame (depth 3) and passed to the inner one (depth 1); another a global holds
+    kept = _one_root_per_value([("main.g.p", 5, 1, b, ("map", 0xA)), ("main.f.m", 5, 3, a, ("map", 0xA)),
+                                ("main.h.x", 6, 2, a, ("map", 0xB))], {("map", 0xB)})
+    assert [k[0] for k in kept] == ["main.f.m"]
+    r = a
     out = _unique_names([("main.f.m", 5, 2, r), ("main.f.m", 9, 2, r), ("main.f.m", 9, 4, r), ("main.g.s", 5, 1, r)])
     assert [x.name for x in out] == ["main.f.m#5", "main.f.m#9/2", "main.f.m#9/4", "main.g.s"]
 

@@ -22,7 +22,7 @@ from goinspect.errors import UsageError
 from goinspect.render.table import render_table
 from goinspect.render.units import fmt_value
 from goinspect.runtime.census import Census
-from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, prepare_roots
+from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, prepare_roots, stack_stats
 from goinspect.runtime.spans import SpanIndex
 
 MHEAP = "runtime.mheap_"
@@ -115,8 +115,24 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
                     if s is not None:
                         slices.append(s.to_json())
             elapsed = time.perf_counter() - t0  # the reads alone; the pause adds attach and detach
+        if args.verbose:
+            _print_stack_stats(stack_stats(target))
         pauses = getattr(target, "pauses", None)
         return Reading(target.go_version, target.map_impl, pauses[-1] if pauses else None, elapsed, maps, slices)
+
+
+def _print_stack_stats(st: dict[str, Any]) -> None:
+    """--verbose: what the goroutine-stack walk saw and what it could not read, and why."""
+    if not st:
+        print("goinspect: goroutine stacks were not read (no runtime.allgs, runtime.g layout or pclntab)",
+              file=sys.stderr)
+        return
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(st["skipped"].items()))
+    stopped = ", ".join(f"{n} {why}" for why, n in sorted(st["unwind_stopped"].items()))
+    print(f"goinspect: stacks: {st['goroutines']} goroutines, {st['walked']} walked ({st['frames']} frames), "
+          f"{st['roots']} stack roots; not walked: {skipped or 'none'}; walks cut short: {stopped or 'none'}; "
+          f"locals only in registers: {st['in_registers']}, nil/implausible: {st['implausible']}, "
+          f"aliases of another root: {st['aliases']}", file=sys.stderr)
 
 
 def _container_types(globals_: list[Any]) -> set[str]:

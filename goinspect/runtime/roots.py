@@ -170,8 +170,23 @@ def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, ru
     prepare_roots(target, runtime=runtime)  # a no-op when done before the pause, as it should be
     ctx = _PREPARED.get(target)
     if ctx is not None:
-        out += stack_roots(ctx, mem, runtime=runtime)
+        held = {_value_key(r.kind, _root_words(r, mem)) for r in out}
+        out += stack_roots(ctx, mem, runtime=runtime, held=held)
     return out
+
+
+def _root_words(r: Root, mem: Memory) -> list[int | None]:
+    addrs = r.words or [r.addr + PTR_SIZE * i for i in range(1 if r.kind == "map" else 3)]
+    out: list[int | None] = []
+    for a in addrs:
+        data = read_or_none(mem, a, PTR_SIZE)
+        out.append(uint_at(data, 0, PTR_SIZE) if data else None)
+    return out
+
+
+def _value_key(kind: str, words: list[int | None]) -> tuple[Any, ...]:
+    """What a root holds: the map header it points to, or the slice's (array, len, cap)."""
+    return (kind, *words)
 
 
 def stack_stats(target: Any) -> dict[str, Any]:
@@ -180,7 +195,8 @@ def stack_stats(target: Any) -> dict[str, Any]:
     return dict(ctx.stats) if ctx is not None else {}
 
 
-def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> list[Root]:
+def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
+                held: set[tuple[Any, ...]] | None = None) -> list[Root]:
     """Maps and slices held by locals of every goroutine's frames.
 
     A local is read where its DWARF location puts it at the frame's PC: a stack slot (CFA-relative)
@@ -190,14 +206,20 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> lis
     same name occurs more than once (several goroutines run the function, or it recurses), every
     occurrence gets ``#goid`` (and ``/depth`` within one goroutine) appended, so names stay unique
     and stable for a given set of goroutines.
+
+    One map or slice is one root: a local holding what a global already holds (``held``: the values
+    of the global roots -- e.g. ``s.cache`` in a method of a global ``*Server``) is left out, and of
+    several locals holding the same one (a map passed down the calls of one goroutine, or shared by
+    several), the one in the outermost frame of the lowest goroutine id is kept (``stats['aliases']``).
     """
     from goinspect.runtime.goroutines import read_goroutines, read_stack
     from goinspect.symbolize.dwarf_locals import word_addresses
 
     gs = read_goroutines(mem, ctx.layout, ctx.allgs, ctx.registers)
     stats: dict[str, Any] = {"goroutines": len(gs), "walked": 0, "frames": 0, "in_registers": 0, "implausible": 0,
+                             "aliases": 0,
                              "skipped": dict(Counter(g.skipped for g in gs if g.skipped)), "unwind_stopped": {}}
-    found: list[tuple[str, int, int, Root]] = []  # (name, goid, depth, root without its final name)
+    found: list[tuple[Any, ...]] = []  # (name, goid, depth, root without its final name, value held)
     seen: set[tuple[int, int, str]] = set()
     stopped: Counter[str] = Counter()
     by_entry = ctx.locals_at(runtime)
@@ -221,7 +243,8 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> lis
                     continue
                 if not type_name.isascii() or type_name in ctx.bad_types or (g.goid, at[0], kind) in seen:
                     continue
-                if not _plausible(kind, [_word(st, mem, a) for a in at]):
+                value = [_word(st, mem, a) for a in at]
+                if not _plausible(kind, value):
                     stats["implausible"] += 1
                     continue
                 seen.add((g.goid, at[0], kind))
@@ -229,11 +252,25 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False) -> lis
                 function = function or ctx.unwinder.table.func_name(int(frames.func[i]))
                 root = Root(base + name, "stack", kind, at[0], type_name, g.goid, function,
                             () if contiguous else tuple(at))
-                found.append((root.name, g.goid, depth, root))
+                found.append((root.name, g.goid, depth, root, _value_key(kind, value)))
     stats["unwind_stopped"] = dict(stopped)
-    stats["roots"] = len(found)
+    kept = _one_root_per_value(found, held or set())
+    stats["aliases"] = len(found) - len(kept)
+    stats["roots"] = len(kept)
     ctx.stats = stats
-    return _unique_names(found)
+    return _unique_names(kept)
+
+
+def _one_root_per_value(found: list[tuple[Any, ...]], held: set[tuple[Any, ...]]) -> list[tuple[str, int, int, Root]]:
+    """Per map/slice value, the local in the outermost frame of the lowest goroutine id; none if a global holds it."""
+    taken = set(held)
+    out = []
+    for name, goid, depth, root, key in sorted(found, key=lambda f: (f[1], -f[2], f[0])):
+        if key in taken:
+            continue
+        taken.add(key)
+        out.append((name, goid, depth, root))
+    return out
 
 
 def _word(st: Any, mem: Memory, addr: int) -> int | None:

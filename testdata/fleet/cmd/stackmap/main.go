@@ -10,7 +10,9 @@
 //
 // STACKMAP_WORKERS (default 3) goroutines run main.worker, each holding a
 // small map of its own size in the same local: one name in several
-// goroutines, which goinspect tells apart as main.worker.m#GOID.
+// goroutines, which goinspect tells apart as main.worker.m#GOID. Each also
+// passes its map down to the frame it parks in (main.waitWith.m): one map in
+// two locals is one root, named after the outer one.
 //
 // STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
 // in a call, its map m spilled in its frame): it is found only from its
@@ -60,8 +62,9 @@ func owner(work <-chan int, done chan<- struct{}, publishMap func(map[int64]*rec
 }
 
 // worker fills a map of size entries once, reports its goroutine id, publishes
-// the map's truth and parks for good (m stays live: it is published again if
-// ever woken).
+// the map's truth and parks for good in waitWith, which holds the same map in
+// its parameter: two locals, one map, reported once under the outer one
+// (m stays live in worker too: it is published again if waitWith ever returns).
 func worker(size int, ready chan<- int64, publishers <-chan func(map[int]int), park <-chan struct{}) {
 	m := make(map[int]int)
 	for i := 0; i < size; i++ {
@@ -71,6 +74,12 @@ func worker(size int, ready chan<- int64, publishers <-chan func(map[int]int), p
 	publish := <-publishers
 	publish(m)
 	ready <- 0
+	waitWith(m, park, publish)
+	publish(m)
+}
+
+//go:noinline
+func waitWith(m map[int]int, park <-chan struct{}, publish func(map[int]int)) {
 	for range park {
 		publish(m)
 	}
