@@ -371,3 +371,16 @@ def test_staircase_growth_is_a_leak_when_most_intervals_rise():
     v = check(judge_map("m", [classic_sample(i, 64, reachable_bytes=x) for i, x in enumerate(r)], [], CLASSIC),
               "undetermined")
     assert "3 of 6" in v.needs
+
+
+def test_slow_rise_in_every_interval_is_undetermined_not_healthy():
+    """100,000 entries gaining 500 a step: below the tolerance, but up every time -- not 'healthy'."""
+    s = [classic_sample(i, 100_000 + 500 * i) for i in range(3)]
+    v = check(judge_map("m", s, [], CLASSIC), "undetermined")
+    assert "longer window" in v.needs
+    # Up in 7 intervals out of 7 is no drift (sign test: 2^-7): a leak, at low confidence.
+    v = check(judge_map("m", [classic_sample(i, 100_000 + 500 * i) for i in range(8)], [], CLASSIC), "leak")
+    assert v.confidence == "low"
+    # Given enough samples the rise exceeds the tolerance and is a leak outright.
+    v = check(judge_map("m", [classic_sample(i, 100_000 + 500 * i) for i in range(12)], [], CLASSIC), "leak")
+    assert v.confidence == "high"

@@ -39,6 +39,9 @@ SPARE_FACTOR = 2
 #: A slice pins its allocation when the allocation is at least this many times the block its own
 #: capacity would get: most of the array is out of the slice's reach.
 PIN_FACTOR = 2
+#: A size that rose in every one of this many intervals, however little, is growing: a level that only
+#: drifts goes up or down at random, and up every time has probability 2^-7 < 1% (a sign test).
+SIGN_TEST_INTERVALS = 7
 #: Series shorter than this give a verdict about time at reduced confidence.
 CONFIDENT_SAMPLES = 3
 
@@ -253,6 +256,10 @@ def sustained(values: Sequence[int]) -> bool:
     return bool(len(steps)) and int(np.count_nonzero(steps > 0)) >= math.ceil(2 * len(steps) / 3)
 
 
+def _up_every_interval(tr: Trend) -> bool:
+    return bool(np.all(np.diff(np.asarray(tr.stats.values, dtype=np.int64)) > 0))
+
+
 @dataclass
 class SiteView:
     site: SiteSeries
@@ -298,12 +305,22 @@ class TimeFacts:
 
     @property
     def growing(self) -> list[Trend]:
-        return [tr for tr in self.size if tr.cls == "growing" and sustained(tr.stats.values)]
+        """Rose beyond the tolerance, sustained -- or up in every interval (then a level last stretch is
+        not a plateau: exact counts that never stopped rising did not level off)."""
+        return [tr for tr in self.size if (tr.cls == "growing" and sustained(tr.stats.values))
+                or (tr.stats.rose and _up_every_interval(tr))]
 
     @property
     def stepped(self) -> list[Trend]:
         """Rose beyond the tolerance to the end, but in too few intervals to call it sustained."""
         return [tr for tr in self.size if tr.cls == "growing" and not sustained(tr.stats.values)]
+
+    @property
+    def creeping(self) -> list[Trend]:
+        """Rose in every interval, but by less than the tolerance: a slow leak in a big map looks like this,
+        and so does a level that happens to drift up over a short window."""
+        return [tr for tr in self.size if tr.cls in ("flat", "plateau") and not tr.stats.rose
+                and _up_every_interval(tr)]
 
     @property
     def falling(self) -> list[Trend]:
@@ -405,6 +422,12 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
         rose = ", ".join(f"{t.what} rose in {int(np.count_nonzero(np.diff(t.stats.values) > 0))} of "
                          f"{len(t.stats.values) - 1} intervals" for t in f.stepped)
         return ("undetermined", "low", f"{rose}: more samples to tell a step (a refill, a batch) from sustained growth")
+    if f.creeping and not f.sites_churn and f.n - 1 >= SIGN_TEST_INTERVALS and f.rooted:
+        return ("leak", "low", "a longer window: the rise is small against the size, but it never paused")
+    if f.creeping and not f.sites_churn:
+        what = ", ".join(f"{t.what} rose {t.stats.growth:,}, up in every interval" for t in f.creeping)
+        return ("undetermined", "low", f"{what}, less than the tolerance a level is allowed: a longer window (more samples, "
+                "or a longer --interval) to tell slow growth from drift")
     if f.sites_growing:
         steady = [tr for tr in f.size if tr.cls in ("flat", "plateau")]
         if f.n >= 2 and steady and f.value_sites_growing:
