@@ -22,6 +22,8 @@ into dominators, retained bytes and paths after the target is resumed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -132,6 +134,8 @@ class ScanPlan:
         prefetch = getattr(self.types, "prefetch", None)
         if prefetch is not None:
             prefetch(list(MODULE_TYPES))
+        if getattr(self.types, "exe", None):
+            _symbols(str(self.types.exe))  # read the symbol table now, not during the pause
         todo = set()
         for t in type_names:
             if t.startswith("map["):
@@ -807,6 +811,15 @@ def collect(target: Any, census: Any, roots: Sequence[Root], *, plan: ScanPlan |
     return w.result(list(roots) + others, items)
 
 
+@lru_cache(maxsize=8)
+def _symbols(exe: str) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """The executable's data/bss symbols sorted by address: (names, link-time addresses, name -> address)."""
+    from goinspect.target.elf import data_symbols
+
+    syms = sorted((a, n) for n, a in data_symbols(Path(exe)))
+    return [n for _, n in syms], np.array([a for a, _ in syms], _UINT), {n: a for a, n in syms}
+
+
 #: DWARF layouts ``_global_referrers`` needs (``ScanPlan.prepare`` fetches them before the pause).
 MODULE_TYPES = ("runtime.moduledata", "runtime.bitvector")
 
@@ -821,12 +834,9 @@ def _global_referrers(target: Any, w: _Walk, roots: list[Root], first_id: int) -
     (named from the symbol table) pointing at a graph object becomes a root ``global NAME``
     with kind ``pointer``. What such globals reach beyond the graph's objects is not walked.
     """
-    from goinspect.target.elf import data_symbols
-
     try:
         exe = getattr(target, "exe", None)
-        syms = data_symbols(exe) if exe else []
-        by_name = dict(syms)
+        names, starts, by_name = _symbols(str(exe)) if exe else ([], np.zeros(0, _UINT), {})
         last_ptr = by_name["runtime.lastmoduledatap"]  # -> firstmoduledata (one module: no plugins)
         mheap = next(g for g in target.globals() if g.name == "runtime.mheap_")
         bias = mheap.addr - by_name["runtime.mheap_"]  # a PIE's load bias (0 otherwise)
@@ -871,16 +881,14 @@ def _global_referrers(target: Any, w: _Walk, roots: list[Root], first_id: int) -
     if not hits_at or not sum(len(h) for h in hits_at):
         return []
     at, to = np.concatenate(hits_at), np.concatenate(hits_to)
-    names = sorted((a + bias, n) for n, a in syms)
-    starts = np.array([a for a, _ in names], _UINT)
-    which = np.searchsorted(starts, at, side="right") - 1
+    which = np.searchsorted(starts + _UINT(bias), at, side="right") - 1
     out: list[Root] = []
     ids: dict[int, int] = {}
     src = np.zeros(len(at), _UINT)
     for k, j in enumerate(which.tolist()):
         if j not in ids:
             ids[j] = first_id + len(out)
-            addr, name = names[j] if j >= 0 else (int(at[k]), f"{int(at[k]):#x}")
+            addr, name = (int(starts[j]) + bias, names[j]) if j >= 0 else (int(at[k]), f"{int(at[k]):#x}")
             out.append(Root(name, "global", "pointer", int(addr), ""))
         src[k] = ids[j]
     w.add_nodes(np.arange(first_id, first_id + len(out), dtype=_UINT), np.zeros(len(out), _UINT), ROOT)
