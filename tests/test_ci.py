@@ -21,7 +21,9 @@ import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -325,10 +327,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def expectations(fleet_service, name: str) -> dict[str, str]:
-    """The verdict the program's own source declares for each of its maps and slices (/truth "expect")."""
+@dataclass
+class Declared:
+    """What a fleet program's source declares (/truth): each item's verdict, and the sampling protocol
+    it holds under -- first sample at phase ``first_phase``, one step between samples."""
+
+    expect: dict[str, str]
+    first_phase: int
+    extra: dict[str, Any]
+
+    def load_options(self) -> list[str]:
+        """ci options that follow the protocol: warm up to the phase before the first, then one step per sample."""
+        return ["--warmup", str(self.first_phase - 1), "--requests", "3"]
+
+
+def declared(fleet_service, name: str) -> Declared:
     with fleet_service(name) as svc:
-        return svc.truth()["expect"]
+        truth = svc.truth()
+    return Declared(truth["expect"], truth.get("expect_from_phase") or 1, truth["extra"])
 
 
 def assert_cases_match_expectations(root: ET.Element, expect: dict[str, str], fail_on: set[str]) -> None:
@@ -353,11 +369,11 @@ def _ci(exe: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedPro
 
 @needs_ptrace
 def test_ci_fails_on_the_leaking_map(fleet_exe, fleet_service, tmp_path, go_version):
-    """The port is discovered from the ready line; 2 steps (2000 sessions) are sent before each sample, 2 at once."""
-    exe = fleet_exe("leakmap")
+    """The port is discovered from the ready line; the load follows the program's declared protocol."""
+    exe, decl = fleet_exe("leakmap"), declared(fleet_service, "leakmap")
     html = tmp_path / "report.html"
     proc, root, seconds = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance",
-                              "--requests", "6", "--concurrency", "2", "--html", str(html))
+                              *decl.load_options(), "--html", str(html))
     print(f"ci on leakmap (go{go_version}): {seconds:.1f} s")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     c = cases(root)
@@ -365,39 +381,41 @@ def test_ci_fails_on_the_leaking_map(fleet_exe, fleet_service, tmp_path, go_vers
     assert failure is not None and failure.attrib["type"] == "leak"
     assert c["main.sessions"].attrib["classname"] == "main"
     assert "FAIL" in proc.stdout and "main.sessions" in proc.stdout
-    # The load really reached the program between the snapshots: they saw the map grow by 2000 per sample.
-    assert "series.count: 2000 4000 6000" in c["main.sessions"].find("system-out").text
-    assert_cases_match_expectations(root, expectations(fleet_service, "leakmap"), {"leak"})
+    assert_cases_match_expectations(root, decl.expect, {"leak"})
+    # The load really reached the program between the snapshots: they saw the map at phases first, +1, +2.
+    per_step, first = decl.extra["per_step"], decl.first_phase
+    counts = " ".join(str(per_step * phase) for phase in range(first, first + 3))
+    assert f"series.count: {counts}" in c["main.sessions"].find("system-out").text
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html") and "main.sessions" in page
 
 
 @needs_ptrace
 def test_ci_passes_a_bounded_lru(fleet_exe, fleet_service, tmp_path, go_version):
-    """A fixed address (FLEET_ADDR) known up front, readiness by URL; warmed up to its capacity first."""
-    exe = fleet_exe("lru")
+    """A fixed address (FLEET_ADDR) known up front, readiness by URL; warmed up to its declared first phase."""
+    exe, decl = fleet_exe("lru"), declared(fleet_service, "lru")
     addr = f"127.0.0.1:{_free_port()}"
     proc, root, seconds = _ci(exe, tmp_path, "--env", f"FLEET_ADDR={addr}", "--ready-url", f"http://{addr}/truth",
-                              "--load", f"http://{addr}/advance", "--warmup", "4", "--requests", "6")
+                              "--load", f"http://{addr}/advance", *decl.load_options())
     print(f"ci on lru (go{go_version}): {seconds:.1f} s")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     c = cases(root)
     assert "main.index" in c and root.attrib["failures"] == "0"
     assert all(case.find("failure") is None for case in c.values())
     assert "PASS" in proc.stdout
-    assert_cases_match_expectations(root, expectations(fleet_service, "lru"), {"leak"})
+    assert_cases_match_expectations(root, decl.expect, {"leak"})
 
 
 @needs_ptrace
 def test_fail_on_other_verdicts(fleet_exe, fleet_service, tmp_path):
     """--fail-on churn fails the same LRU (its declared verdict is churn); --filter keeps only main's items,
     and the heap profile is fetched once per sample (--profile-url)."""
-    exe = fleet_exe("lru")
-    proc, root, _ = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance", "--warmup", "4",
-                        "--requests", "6", "--fail-on", "churn,leak", "--filter", r"^main\.",
+    exe, decl = fleet_exe("lru"), declared(fleet_service, "lru")
+    proc, root, _ = _ci(exe, tmp_path, "--ready-line", READY, "--load", "http://{addr}/advance",
+                        *decl.load_options(), "--fail-on", "churn,leak", "--filter", r"^main\.",
                         "--profile-url", "http://{addr}/debug/pprof/heap", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    expect = {k: v for k, v in expectations(fleet_service, "lru").items() if k.startswith("main.")}
+    expect = {k: v for k, v in decl.expect.items() if k.startswith("main.")}
     assert set(cases(root)) == set(expect)
     assert_cases_match_expectations(root, expect, {"churn", "leak"})
     report = json.loads(proc.stdout)
@@ -410,12 +428,13 @@ def test_ci_on_a_running_pid_leaves_it_running(fleet_service, tmp_path):
     """--pid: the load and the snapshots as with --exe, but the process is somebody else's: it keeps running."""
     with fleet_service("leakmap") as svc:
         junit = tmp_path / "pid.xml"
-        proc = goinspect("ci", "--pid", str(svc.pid), "--load", f"{svc.base_url}/advance", "--requests", "3",
-                         "--samples", "3", "--interval", "0.2", "--junit", str(junit), "--json")
+        proc = goinspect("ci", "--pid", str(svc.pid), "--load", f"{svc.base_url}/advance", "--requests", "6",
+                         "--concurrency", "2", "--samples", "3", "--interval", "0.2", "--junit", str(junit), "--json")
         assert proc.returncode == 1, proc.stderr
         ci = json.loads(proc.stdout)["ci"]
-        assert ci["failing"] == ["main.sessions"] and ci["load"]["per_sample"] == [1, 1, 1]
-        assert svc.alive and svc.truth()["maps"]["main.sessions"]["len"] == 3000  # 3 steps of 1000
+        assert ci["failing"] == ["main.sessions"] and ci["load"]["per_sample"] == [2, 2, 2]
+        truth = svc.truth()
+        assert svc.alive and truth["phase"] == 6  # every request arrived, and the program still serves
         root = ET.parse(junit).getroot()
         check_junit_schema(root)
         assert cases(root)["main.sessions"].find("failure") is not None
