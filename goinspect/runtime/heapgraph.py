@@ -388,11 +388,9 @@ class _Walk:
         out[idx] = base
         self.add_nodes(base, size, OBJECT)
         self.add_edges(src[idx], base)
-        if slot.kind == "str":
-            return out
-        scan = ~self.noscan(o.span[hit])
-        if slot.kind in ("ptr", "slice") and not self.plan.slots(slot.type):
+        if slot.kind == "str" or (slot.kind in ("ptr", "slice") and not self.plan.slots(slot.type)):
             return out  # nothing inside to follow
+        scan = ~self.noscan(o.span[hit])
         if scan.any():
             q = (tgt[scan], base[scan], size[scan], extra[idx][scan] if slot.kind == "slice" else None)
             self.queue.setdefault((slot.kind if slot.kind != "str" else "any", slot.type), []).append(q)
