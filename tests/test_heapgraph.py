@@ -204,3 +204,23 @@ def test_lru_entries_are_held_by_the_list_too(go_version, fleet_service):
     assert len(g.value_targets(name)) == n
     assert g.retained_bytes(name) == g.structure_bytes(name)
     assert "main.order" in {r.name for r in g.objects.roots if r.kind == "pointer"}
+
+
+def test_scale_program_small(go_version, toolchain):
+    """benchmarks/scale (the 1M-entry benchmark's target) at 50,000 entries: it builds, and the graph
+    finds one value object per entry, each one block of the program's own item size."""
+    import subprocess
+
+    from goinspect.run.build import build_program
+
+    exe = build_program(toolchain, Path(__file__).resolve().parent.parent / "benchmarks" / "scale", ".")
+    proc = subprocess.Popen([str(exe), "50000"], stdout=subprocess.PIPE, text=True)
+    try:
+        _, count, _, item_size = proc.stdout.readline().split()  # type: ignore[union-attr]
+        g = graph_of(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(g.value_targets("main.index")) == int(count) == 50_000
+    assert g.reachable_bytes("main.index") == 50_000 * block_size(int(item_size), True, go_version)
+    assert g.retained_bytes("main.index") == g.structure_bytes("main.index") + g.reachable_bytes("main.index")
