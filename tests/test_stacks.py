@@ -22,7 +22,7 @@ import pytest
 
 from goinspect.runtime.goroutines import Frame, Goroutine, Stack, Unwinder
 from goinspect.runtime.roots import Root, _one_root_per_value, _plausible, _unique_names
-from goinspect.symbolize.dwarf_locals import LocalsIndex, LocalVar, parse_expr, word_addresses
+from goinspect.symbolize.dwarf_locals import LocalsIndex, LocalVar, container_types, parse_expr, word_addresses
 from maps_truth import assert_map_matches, assert_slice_matches, by_name, run_json
 
 live_only = pytest.mark.skipif(os.geteuid() != 0, reason="attaching to a live process needs root (ptrace)")
@@ -289,7 +289,8 @@ def test_local_scope_and_ranges():
     assert v.pieces_at(250) is None  # after its block, whatever the list says
     idx = LocalsIndex({0x400000: [v]})
     assert LocalsIndex.from_json(idx.to_json()).by_entry == idx.by_entry
-    assert idx.type_names() == {"map[int]int"}
+    held = LocalVar("main.f", "p", "ptr", "[]byte", (), (), ())  # &p: a slice variable moved to the heap
+    assert container_types([v, held]) == {"map[int]int", "[]byte"}
 
 
 class _Table:
@@ -337,17 +338,22 @@ def test_plausible_headers_and_unique_names():
     a = Root("main.f.m", "stack", "map", 1, "map[int]int", 5, "main.f")
     b = Root("main.g.p", "stack", "map", 2, "map[int]int", 5, "main.g")
     # one map in the outer frame (depth 3) and passed to the inner one (depth 1); another a global holds
-    kept = _one_root_per_value([("main.g.p", 5, 1, b, ("map", 0xA)), ("main.f.m", 5, 3, a, ("map", 0xA)),
-                                ("main.h.x", 6, 2, a, ("map", 0xB))], {("map", 0xB)})
+    kept = _one_root_per_value([("main.g.p", 5, 1, b, ("map", 0xA), False), ("main.f.m", 5, 3, a, ("map", 0xA), False),
+                                ("main.h.x", 6, 2, a, ("map", 0xB), False)], {("map", 0xB)})
     assert [k[0] for k in kept] == ["main.f.m"]
+    # in one frame, the physical function's own variable wins over an inlined callee's parameter
+    kept = _one_root_per_value([("main.a.p", 5, 1, b, ("map", 0xC), True), ("main.z.m", 5, 1, a, ("map", 0xC), False)],
+                               set())
+    assert [k[0] for k in kept] == ["main.z.m"]
     r = a
     out = _unique_names([("main.f.m", 5, 2, r), ("main.f.m", 9, 2, r), ("main.f.m", 9, 4, r), ("main.g.s", 5, 1, r)])
     assert [x.name for x in out] == ["main.f.m#5", "main.f.m#9/2", "main.f.m#9/4", "main.g.s"]
 
 
 def test_stackmap_locals_stay_on_the_stack(toolchain, tmp_path):
-    """The compiler's own escape analysis (-gcflags=-m): pending and history are never moved to the heap,
-    so the only references to the map header and the slice's array are in main.owner's frame."""
+    """The compiler's own escape analysis (-gcflags=-m): pending, history and the workers' m are never moved
+    to the heap, so the only references to their map headers and the slice's array are in goroutine frames;
+    tally's seen is (a closure may replace it), so only a pointer to the variable is in its frame."""
     from conftest import FLEET_DIR
     from goinspect.run.build import go_env
 
@@ -356,4 +362,6 @@ def test_stackmap_locals_stay_on_the_stack(toolchain, tmp_path):
     assert out.returncode == 0, out.stderr
     mine = [line for line in out.stderr.splitlines() if "cmd/stackmap/main.go" in line]
     assert any("make(map[int64]*record) escapes to heap" in line for line in mine), mine
-    assert not any(re.search(r"moved to heap: (pending|history)$", line) for line in mine), mine
+    assert not any(re.search(r"moved to heap: (pending|history|m)$", line) for line in mine), mine
+    # main.tally.seen is the other case on purpose: the variable is on the heap, its frame holds &seen
+    assert any(line.endswith("moved to heap: seen") for line in mine), mine

@@ -149,8 +149,7 @@ def prepare_roots(target: Any, census: Any = None, *, runtime: bool = False) -> 
         if ctx is None:
             return set()
         _PREPARED[target] = ctx
-    ctx.locals_at(runtime)
-    names = {n for n in _candidate_types(ctx.index, runtime) if n not in ctx.bad_types}
+    names = {n for n in _candidate_types(ctx, runtime) if n not in ctx.bad_types}
     if census is not None:
         _prefetch_types(target, names)
         for name in sorted(names):
@@ -219,7 +218,7 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
     stats: dict[str, Any] = {"goroutines": len(gs), "walked": 0, "frames": 0, "in_registers": 0, "implausible": 0,
                              "aliases": 0,
                              "skipped": dict(Counter(g.skipped for g in gs if g.skipped)), "unwind_stopped": {}}
-    found: list[tuple[Any, ...]] = []  # (name, goid, depth, root without its final name, value held)
+    found: list[tuple[Any, ...]] = []  # (name, goid, depth, root without its final name, value held, inlined)
     seen: set[tuple[int, int, str]] = set()
     stopped: Counter[str] = Counter()
     by_entry = ctx.locals_at(runtime)
@@ -252,7 +251,7 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
                 function = function or ctx.unwinder.table.func_name(int(frames.func[i]))
                 root = Root(base + name, "stack", kind, at[0], type_name, g.goid, function,
                             () if contiguous else tuple(at))
-                found.append((root.name, g.goid, depth, root, _value_key(kind, value)))
+                found.append((root.name, g.goid, depth, root, _value_key(kind, value), var.inlined))
     stats["unwind_stopped"] = dict(stopped)
     kept = _one_root_per_value(found, held or set())
     stats["aliases"] = len(found) - len(kept)
@@ -262,10 +261,11 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
 
 
 def _one_root_per_value(found: list[tuple[Any, ...]], held: set[tuple[Any, ...]]) -> list[tuple[str, int, int, Root]]:
-    """Per map/slice value, the local in the outermost frame of the lowest goroutine id; none if a global holds it."""
+    """Per map/slice value, the local in the outermost frame of the lowest goroutine id (in one frame, the
+    function's own variable before an inlined callee's); none if a global holds it."""
     taken = set(held)
     out = []
-    for name, goid, depth, root, key in sorted(found, key=lambda f: (f[1], -f[2], f[0])):
+    for name, goid, depth, root, key, _inlined in sorted(found, key=lambda f: (f[1], -f[2], f[5], f[0])):
         if key in taken:
             continue
         taken.add(key)
@@ -335,18 +335,13 @@ def _unique_names(found: list[tuple[str, int, int, Root]]) -> list[Root]:
     return sorted(out, key=lambda r: r.name)
 
 
-def _candidate_types(index: Any, runtime: bool) -> set[str]:
+def _candidate_types(ctx: StackContext, runtime: bool) -> set[str]:
     """Map/slice types of the locals, less names gdb cannot look up (closure types spelled with a
     middle dot, ``newFunc·1``, make gdb 13's type lookup abort)."""
-    out: set[str] = set()
-    for locals_ in index.by_entry.values():
-        for v in locals_:
-            if not runtime and v.function.startswith(RUNTIME_PREFIXES):
-                continue
-            if v.kind in ("map", "slice") or (v.kind == "ptr" and not v.fields):
-                out.add(v.type_name)
-            out.update(f.type_name for f in v.fields)
-    return {n for n in out if n.isascii()}
+    from goinspect.symbolize.dwarf_locals import container_types
+
+    names = container_types(v for vs in ctx.locals_at(runtime).values() for v in vs)
+    return {n for n in names if n.isascii()}
 
 
 def _prefetch_types(target: Any, names: set[str]) -> None:

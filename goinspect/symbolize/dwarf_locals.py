@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from goinspect.run.toolchain import cache_dir
 
@@ -80,19 +80,6 @@ class LocalsIndex:
     def __init__(self, by_entry: dict[int, list[LocalVar]]) -> None:
         self.by_entry = by_entry
 
-    def at(self, entry: int) -> list[LocalVar]:
-        return self.by_entry.get(entry, [])
-
-    def type_names(self) -> set[str]:
-        """Every map/slice type a local or one of its fields has."""
-        out: set[str] = set()
-        for locals_ in self.by_entry.values():
-            for v in locals_:
-                if v.kind in ("map", "slice"):
-                    out.add(v.type_name)
-                out.update(f.type_name for f in v.fields)
-        return out
-
     # -- cache ---------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +97,16 @@ class LocalsIndex:
                                     bool(inl))
                            for fn, name, kind, tn, fields, scope, locs, inl in vs]
         return cls(out)
+
+
+def container_types(locals_: Iterable[LocalVar]) -> set[str]:
+    """Every map/slice type the locals hold: their own, their fields', or what they point to."""
+    out: set[str] = set()
+    for v in locals_:
+        if v.kind in ("map", "slice") or (v.kind == "ptr" and not v.fields):
+            out.add(v.type_name)
+        out.update(f.type_name for f in v.fields)
+    return out
 
 
 def locals_index(exe: str | Path, build_id: str) -> LocalsIndex:

@@ -14,6 +14,9 @@
 // passes its map down to the frame it parks in (main.waitWith.m): one map in
 // two locals is one root, named after the outer one.
 //
+// main.tally holds a map in a variable the compiler moved to the heap (a
+// closure may replace it): its frame holds a pointer to the variable.
+//
 // STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
 // in a call, its map m spilled in its frame): it is found only from its
 // thread's registers, the one case where a goroutine has no saved PC/SP.
@@ -85,6 +88,21 @@ func waitWith(m map[int]int, park <-chan struct{}, publish func(map[int]int)) {
 	}
 }
 
+// tally's map is captured by reference by closures handed to run (one of them
+// replaces it), so the compiler moves the variable itself to the heap ("moved
+// to heap: seen"): the frame holds only a pointer to it, which goinspect follows.
+func tally(park <-chan struct{}, publish func(map[string]int), run func(func())) {
+	seen := map[string]int{}
+	for _, w := range strings.Fields("the map the frame points to is the map") {
+		run(func() { seen[w]++ })
+	}
+	publish(seen)
+	for range park {
+		run(func() { seen = map[string]int{} })
+		publish(seen)
+	}
+}
+
 // spinner never parks: m is live across the call to spin, so it sits in
 // spinner's frame while the thread runs spin.
 func spinner(publish func(map[int64]int64)) {
@@ -150,6 +168,8 @@ func main() {
 		<-ready
 		fleetkit.Expect(name, "healthy", "filled once when its worker starts, never written again")
 	}
+	go tally(park, fleetkit.StackMap[string, int]("main.tally.seen"), func(f func()) { f() })
+	fleetkit.Expect("main.tally.seen", "healthy", "six words counted once; the variable lives on the heap, its pointer in the frame")
 	if os.Getenv("STACKMAP_SPIN") == "1" {
 		go spinner(fleetkit.StackMap[int64, int64]("main.spinner.m"))
 		fleetkit.Expect("main.spinner.m", "healthy", "filled once, then only read by a goroutine that never parks")
