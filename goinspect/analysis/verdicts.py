@@ -426,8 +426,8 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
         return ("leak", "low", "a longer window: the rise is small against the size, but it never paused")
     if f.creeping and not f.sites_churn:
         what = ", ".join(f"{t.what} rose {t.stats.growth:,}, up in every interval" for t in f.creeping)
-        return ("undetermined", "low", f"{what}, less than the tolerance a level is allowed: a longer window (more samples, "
-                "or a longer --interval) to tell slow growth from drift")
+        return ("undetermined", "low", f"{what}, less than the tolerance a level is allowed: a longer window "
+                "(more samples, or a longer --interval) to tell slow growth from drift")
     if f.sites_growing:
         steady = [tr for tr in f.size if tr.cls in ("flat", "plateau")]
         if f.n >= 2 and steady and f.value_sites_growing:
@@ -556,7 +556,8 @@ def _map_model_evidence(samples: list[MapSample], v: GoVersion | None) -> list[E
     if last.impl == "hmap" and last.B is not None:
         figures.update(B=last.B, noverflow=last.noverflow, overflow_buckets=last.overflow_buckets)
         trigger = classicmap.overflow_trigger(last.B)
-        text += f"; B={last.B}, {last.overflow_buckets:,} overflow buckets (a same-size grow at noverflow >= {trigger:,})"
+        text += (f"; B={last.B}, {last.overflow_buckets:,} overflow buckets "
+                 f"(a same-size grow at noverflow >= {trigger:,})")
     elif last.impl == "swiss":
         figures.update(capacity=last.capacity, tombstones=last.tombstones)
         text += f"; {last.capacity:,} slots, {last.tombstones:,} tombstones"
@@ -679,9 +680,10 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
         own = own_block(last.cap * last.elem_size, last.noscan, v)
         if last.alloc_bytes >= PIN_FACTOR * max(own, 1) and last.alloc_bytes > own:
             freed = last.alloc_bytes - clone
+            out_of_reach = last.alloc_bytes - last.cap * last.elem_size
             evidence.append(Evidence("model", f"its cap reaches {last.cap * last.elem_size:,} bytes of a "
-                                     f"{last.alloc_bytes:,}-byte allocation: {last.alloc_bytes - last.cap * last.elem_size:,}"
-                                     f" bytes are out of its reach but kept alive",
+                                     f"{last.alloc_bytes:,}-byte allocation: {out_of_reach:,} bytes are out of "
+                                     "its reach but kept alive",
                                      {"reachable_by_slice": last.cap * last.elem_size, "alloc_bytes": last.alloc_bytes,
                                       "own_block": own, "freed_bytes": freed}))
             return Verdict("slice-pinning", "high", evidence, SLICE_FIX["slice-pinning"], max(0, freed), None)
