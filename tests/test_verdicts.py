@@ -18,6 +18,7 @@ from goinspect.analysis.verdicts import (VERDICTS, MapSample, SiteSeries, SliceS
                                          natural_map_capacity)
 from goinspect.model import classicmap, swissmap
 from goinspect.model.sizeclasses import block_size
+from goinspect.model.version import MIN_MODELLED
 
 CLASSIC, SWISS = "go1.23.9", "go1.26.6"
 
@@ -163,10 +164,11 @@ def test_map_that_refills_uses_its_capacity():
 @given(st.integers(min_value=0, max_value=2_000_000))
 @settings(max_examples=200, deadline=None)
 def test_maps_grown_by_inserts_alone_never_look_retained(n):
-    """The threshold comes from the model: a map built by inserts alone is never retained-capacity."""
-    for version in (CLASSIC, SWISS):
-        v = model_version(version, "hmap" if version == CLASSIC else "swiss")
-        impl = "hmap" if version == CLASSIC else "swiss"
+    """The threshold comes from the model: a map built by inserts alone is never retained-capacity
+    (Go 1.21's load factor of 6 per bucket, 1.22+'s 6.5, classic maps built with noswissmap, Swiss tables)."""
+    for version, impl in (("go1.21.13", "hmap"), (CLASSIC, "hmap"), ("go1.25.5", "hmap"), ("go1.24.3", "swiss"),
+                          (SWISS, "swiss")):
+        v = model_version(version, impl)
         if impl == "hmap":
             cap = 8 << classicmap.b_after_inserts(n, 0, v)
         else:
@@ -325,6 +327,14 @@ def test_slice_leak_and_churn():
     assert "appended" in v.fix
     reused = [slice_sample(i, 1000, 1024, turnover=None if i == 0 else 1.0) for i in range(3)]
     check(judge_slice("s", reused, [], SWISS), "churn")
+
+
+def test_model_version_follows_the_map_implementation():
+    assert str(model_version("go1.23.9", "hmap")) == "1.23.9"
+    assert str(model_version("go1.25.1", "hmap")) == "1.25.1+noswissmap"  # a classic map on 1.25: noswissmap
+    assert str(model_version("go1.25.1", "swiss")) == "1.25.1"
+    assert model_version("devel +abc", "swiss") is None  # no release named: the newest rules
+    assert model_version("go1.19.2", "hmap") == MIN_MODELLED  # older than modelled: the oldest rules
 
 
 def test_vocabulary_is_closed():
