@@ -479,6 +479,8 @@ MAP_FIX = {
     "retained-capacity": "Maps never shrink, and clear() keeps the buckets too: copy the live entries into a fresh "
                          "map and drop the old one (m2 := make(map[K]V, len(m)); for k, v := range m { m2[k] = v }; "
                          "m = m2), or assign a new map when it is emptied.",
+    "retained-capacity-empty": "The map is empty but keeps the buckets/tables of its peak (delete and clear() never "
+                               "shrink a map): assign a fresh one (m = make(map[K]V)) where it is emptied.",
     "growing": "A classic map's grow only advances on writes (each evacuates one or two old buckets) and this one "
                "is not written: {writes} more writes (e.g. storing an existing key again) finish it and free the "
                "old bucket array -- or copy the entries into a fresh map.",
@@ -525,9 +527,9 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
                                  {"capacity": cap, "natural_capacity": natural, "fresh_bytes": fresh,
                                   "structure_bytes": last.structure_bytes, "freed_bytes": freed}))
         single = len(samples) == 1
-        return Verdict("retained-capacity", "medium" if single else "high", evidence, MAP_FIX["retained-capacity"],
-                       freed, "a second snapshot, to see whether the map refills (then the capacity is in use)"
-                       if single else None)
+        fix = MAP_FIX["retained-capacity-empty" if last.count == 0 else "retained-capacity"]
+        needs = "a second snapshot, to see whether the map refills (then the capacity is in use)" if single else None
+        return Verdict("retained-capacity", "medium" if single else "high", evidence, fix, freed, needs)
 
     verdict, conf, needs = _steady(f, "map", evidence)
     fix = MAP_FIX["churn"] if verdict == "churn" else ""
