@@ -38,8 +38,13 @@ def _check_stack_roots(maps: dict, slices: dict, truth: dict) -> None:
     for name, t in truth["maps"].items():
         assert m[name]["root"] == "stack", name
         assert_map_matches(m[name], t)  # count, header address, every header/walk figure
-    assert s[SLICE]["root"] == "stack"
-    assert_slice_matches(s[SLICE], truth["slices"][SLICE])  # len, cap, array address, owning allocation
+    for name, t in truth["slices"].items():
+        assert s[name]["root"] == "stack", name
+        assert_slice_matches(s[name], t)  # len, cap, array address, owning allocation
+    # a struct's fields, through the receiver pointer and in a struct-valued local (split into slots)
+    serve = "main.(*registry).serve."
+    assert {serve + f for f in ("r.byName", "spare.byName")} <= set(m)
+    assert {serve + f for f in ("r.order", "spare.order")} <= set(s)
     assert m[MAP]["count"] == truth["extra"]["per_step"] * truth["phase"]
     workers = [n for n in m if n.startswith("main.worker.m#")]  # one local, several goroutines: name#goid
     assert len(workers) == truth["extra"]["workers"] >= 2

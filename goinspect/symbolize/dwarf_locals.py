@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from goinspect.run.toolchain import cache_dir
 
 #: Bump when the cached JSON changes meaning.
-_SCHEMA = 1
+_SCHEMA = 2
 #: Cached binaries kept (least recently used go first).
 _KEEP = 32
 
@@ -259,6 +259,10 @@ class _Builder:
             target = t.get_DIE_from_attribute("DW_AT_type")
             tname = _name(target)
             tk = _container_kind(tname)
+            for _ in range(8):  # Go names a struct type through a typedef of the same name
+                if target.tag != "DW_TAG_typedef" or "DW_AT_type" not in target.attributes:
+                    break
+                target = target.get_DIE_from_attribute("DW_AT_type")
             if tk:
                 result = ("ptr", tname, ())
             elif target.tag == "DW_TAG_structure_type":

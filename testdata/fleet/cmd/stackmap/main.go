@@ -16,6 +16,8 @@
 //
 // main.tally holds a map in a variable the compiler moved to the heap (a
 // closure may replace it): its frame holds a pointer to the variable.
+// main.(*registry).serve holds a struct's map and slice fields through its
+// receiver and in a struct-valued local (r.byName, spare.order, ...).
 //
 // STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
 // in a call, its map m spilled in its frame): it is found only from its
@@ -103,6 +105,41 @@ func tally(park <-chan struct{}, publish func(map[string]int), run func(func()))
 	}
 }
 
+// registry is a struct with map and slice fields, held two ways by serve's
+// frame: through its receiver (a pointer to a heap object nothing else points
+// to) and by value in the local spare (a 4-word struct the compiler keeps as
+// separate stack slots, one per word).
+type registry struct {
+	byName map[string]int
+	order  []string
+}
+
+// registryTruth publishes the four containers serve holds.
+type registryTruth struct {
+	byName, spareByName func(map[string]int)
+	order, spareOrder   func([]string)
+}
+
+func (r *registry) serve(park <-chan struct{}, t registryTruth) {
+	spare := registry{byName: map[string]int{}, order: make([]string, 0, 4)}
+	for i, name := range []string{"alpha", "beta", "gamma"} {
+		r.byName[name] = i
+		r.order = append(r.order, name)
+		spare.byName[name+"'"] = -i
+		spare.order = append(spare.order, name+"'")
+	}
+	t.byName(r.byName)
+	t.order(r.order)
+	t.spareByName(spare.byName)
+	t.spareOrder(spare.order)
+	for range park {
+		t.byName(r.byName)
+		t.order(r.order)
+		t.spareByName(spare.byName)
+		t.spareOrder(spare.order)
+	}
+}
+
 // spinner never parks: m is live across the call to spin, so it sits in
 // spinner's frame while the thread runs spin.
 func spinner(publish func(map[int64]int64)) {
@@ -169,6 +206,16 @@ func main() {
 		fleetkit.Expect(name, "healthy", "filled once when its worker starts, never written again")
 	}
 	go tally(park, fleetkit.StackMap[string, int]("main.tally.seen"), func(f func()) { f() })
+	const serve = "main.(*registry).serve."
+	go (&registry{byName: map[string]int{}}).serve(park, registryTruth{
+		byName:      fleetkit.StackMap[string, int](serve + "r.byName"),
+		order:       fleetkit.StackSlice[string](serve + "r.order"),
+		spareByName: fleetkit.StackMap[string, int](serve + "spare.byName"),
+		spareOrder:  fleetkit.StackSlice[string](serve + "spare.order"),
+	})
+	for _, field := range []string{"r.byName", "r.order", "spare.byName", "spare.order"} {
+		fleetkit.Expect(serve+field, "healthy", "three names registered when the goroutine starts, never changed")
+	}
 	fleetkit.Expect("main.tally.seen", "healthy", "six words counted once; the variable lives on the heap, its pointer in the frame")
 	if os.Getenv("STACKMAP_SPIN") == "1" {
 		go spinner(fleetkit.StackMap[int64, int64]("main.spinner.m"))
