@@ -106,7 +106,7 @@ def test_slicepin_tail_retains_the_whole_array(go_version, fleet_service):
     assert g.reachable_bytes("main.tail") == 0  # int64 elements point nowhere
     copied = truth["slices"]["main.copied"]
     assert g.retained_bytes("main.copied") == block_size(copied["cap"] * copied["elem_size"], True, go_version)
-    assert g.path("main.tail") == ["global main.tail", f"slice array {hex(g.items['main.tail'].node)} (64 MiB)"]
+    assert g.path("main.tail") == ["global main.tail", f"slice array {hex(g.items['main.tail'].node)} (64MB)"]
     assert g.items["main.tail"].node <= int(truth["slices"]["main.tail"]["array"], 16) < g.items["main.tail"].node + big
 
 
@@ -127,7 +127,7 @@ def test_why_name_addr_and_graph_export(go_version, fleet_service, tmp_path):
     block = block_size(int(truth["extra"]["session_size"]), True, go_version)
     assert by_addr["object"] == {"base": hex(target), "size": block, "kind": "object", "in_heap": True}
     assert by_addr["path"][0] == "global main.sessions"
-    assert by_addr["path"][-1] == f"object {hex(target)} ({block} B)"
+    assert by_addr["path"][-1] == f"object {hex(target)} ({block}B)"
     assert by_addr["retained_bytes"] == block
     # GraphML: networkx reads it back, the contracted graph as the JSON counted it
     back = nx.read_graphml(gml)

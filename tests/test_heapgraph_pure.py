@@ -60,7 +60,7 @@ def test_chain_and_shared_object():
     assert g.stats["objects_folded"] == 2  # A into H, B into A
     assert g.path("main.r1") == ["global main.r1", "map header 0x64"]
     hops = g.path_to_addr(300 + 7)
-    assert hops[0] == "global main.r1" and hops[-1] == "object 0x12c (1000 B)" and len(hops) == 4
+    assert hops[0] == "global main.r1" and hops[-1] == "object 0x12c (1000B)" and len(hops) == 4
     assert g.retained_by_node(g.node_at(300)) == 1000  # folded object: blocked-search answer
     assert g.node_at(300 + 1000) is None  # one past the object
 

@@ -26,23 +26,13 @@ import networkx as nx
 import numpy as np
 
 from goinspect.errors import UsageError
-from goinspect.runtime.heapgraph import ARRAY, HEADER, KINDS, OBJECT, ROOT, HeapObjects, Item, distinct, order2, root_label
+from goinspect.render.units import fmt_value
+from goinspect.runtime.heapgraph import ARRAY, HEADER, KINDS, ROOT, HeapObjects, Item, distinct, order2, root_label
 
 #: The synthetic node that points at every root (not a heap object; never exported).
 SUPER_ROOT = -1
 #: Pointer jumping rounds before contraction gives up on a (rootless) cycle of single-referrer objects.
 MAX_JUMPS = 64
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'; exact below 1 KiB."""
-    if n < 1024:
-        return f"{n} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}".replace(".0 ", " ")
-    return f"{n} B"  # unreachable
 
 
 class HeapGraph:
@@ -234,7 +224,7 @@ class HeapGraph:
             return root_label(o.roots[int(o.bases[i]) - 1])
         text = f"{KINDS[k]} {int(o.bases[i]):#x}"
         if k != HEADER:
-            text += f" ({human_bytes(int(o.sizes[i]))})"
+            text += f" ({fmt_value(int(o.sizes[i]), 'bytes')})"
         if o.outside[i]:
             text += " [not in the heap]"
         return text
@@ -309,4 +299,4 @@ def to_dot(g: nx.DiGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["HeapGraph", "SUPER_ROOT", "human_bytes", "to_dot", "OBJECT"]
+__all__ = ["HeapGraph", "SUPER_ROOT", "to_dot"]

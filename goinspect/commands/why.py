@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from goinspect.analysis.graph import HeapGraph, human_bytes
+from goinspect.analysis.graph import HeapGraph
 from goinspect.commands.common import add_json_option, print_json
 from goinspect.commands.maps import MHEAP, RUNTIME_PREFIXES, add_target_options, opened
 from goinspect.errors import InputError, UsageError
+from goinspect.render.units import fmt_value
 from goinspect.runtime.census import Census
 from goinspect.runtime.heapgraph import KINDS, ScanPlan, collect
 from goinspect.runtime.spans import SpanIndex
@@ -103,13 +104,13 @@ def print_answer(ans: dict[str, Any], r: GraphReading) -> None:
         print(f"{ans['name']}  {ans['type']}  ({ans['root']} {ans['kind']})")
         if ans["addr"] is None:
             print("  nil or empty: it holds nothing" + (f" ({ans['error']})" if ans.get("error") else ""))
-        print(f"  retained {human_bytes(ans['retained_bytes'])}: structure {human_bytes(ans['structure_bytes'])}, "
-              f"reachable through its values {human_bytes(ans['reachable_bytes'])} "
+        print(f"  retained {fmt_value(ans['retained_bytes'], 'bytes')}: structure {fmt_value(ans['structure_bytes'], 'bytes')}, "
+              f"reachable through its values {fmt_value(ans['reachable_bytes'], 'bytes')} "
               f"({ans['value_objects']} objects pointed to directly)")
     else:
         ob = ans["object"]
-        print(f"{ans['addr']} is in {ob['kind']} {ob['base']} ({human_bytes(ob['size'])})")
-        print(f"  retained {human_bytes(ans['retained_bytes'])}")
+        print(f"{ans['addr']} is in {ob['kind']} {ob['base']} ({fmt_value(ob['size'], 'bytes')})")
+        print(f"  retained {fmt_value(ans['retained_bytes'], 'bytes')}")
     print("path from a root:")
     for k, hop in enumerate(ans["path"]):
         print(("  " if k == 0 else "  -> ") + hop)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -41,8 +41,6 @@ from goinspect.runtime.types import PTR_SIZE, SCALARS, Memory, array_type, sizeo
 KINDS = ("root", "map header", "bucket array", "overflow bucket", "old bucket array", "mapextra",
          "directory", "table", "group array", "group", "slice array", "object")
 ROOT, HEADER, BUCKETS, OVERFLOW, OLDBUCKETS, MAPEXTRA, DIRECTORY, TABLE, GROUPS, GROUP, ARRAY, OBJECT = range(len(KINDS))
-#: Kinds that are an item's own structure (the map/slice itself, not what its slots point to).
-STRUCTURE_KINDS = frozenset(range(HEADER, OBJECT))
 
 #: Bounds for walking a target whose memory may hold garbage.
 MAX_LEVELS = 20_000
@@ -893,8 +891,3 @@ def _global_referrers(target: Any, w: _Walk, roots: list[Root], first_id: int) -
     w.add_edges(src, to)
     w.stats["global_referrers"] = len(out)
     return out
-
-
-def item_types(roots: Iterable[Root]) -> set[str]:
-    """The container types of these roots (for ``ScanPlan.prepare``)."""
-    return {r.type_name for r in roots}
