@@ -394,3 +394,13 @@ def test_slow_rise_in_every_interval_is_undetermined_not_healthy():
     # Given enough samples the rise exceeds the tolerance and is a leak outright.
     v = check(judge_map("m", [classic_sample(i, 100_000 + 500 * i) for i in range(12)], [], CLASSIC), "leak")
     assert v.confidence == "high"
+
+
+def test_growth_reachable_through_values_but_retained_elsewhere_is_not_this_maps_leak():
+    """Values pointing into a graph another root grows: reachable bytes rise, retained bytes do not."""
+    s = [classic_sample(i, 64, reachable_bytes=r, retained_bytes=5000) for i, r in
+         enumerate((100_000, 200_000, 300_000))]
+    v = check(judge_map("m", s, [], CLASSIC), "undetermined")
+    assert "retained" in v.needs
+    owned = [dataclasses.replace(x, retained_bytes=x.reachable_bytes + 5000) for x in s]
+    check(judge_map("m", owned, [], CLASSIC), "leak")

@@ -302,6 +302,7 @@ class TimeFacts:
     turnover: list[float | None]
     rooted: bool
     structure_kinds: tuple[str, ...] = ()
+    retained: Trend | None = None  # the item's retained bytes (dominator subtree), when the graph measured them
 
     @property
     def growing(self) -> list[Trend]:
@@ -382,9 +383,11 @@ class TimeFacts:
 
 
 def _time_facts(size_series: list[tuple[str, list[int]]], t: list[float], sites: Sequence[SiteSeries],
-                turnover: list[float | None], rooted: bool, structure_kinds: tuple[str, ...] = ()) -> TimeFacts:
+                turnover: list[float | None], rooted: bool, structure_kinds: tuple[str, ...] = (),
+                retained: list[int] | None = None) -> TimeFacts:
     trends = [tr for what, values in size_series if (tr := trend_of(what, values, t)) is not None]
-    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted, structure_kinds)
+    kept = trend_of("retained bytes", retained, t) if retained and any(retained) else None
+    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted, structure_kinds, kept)
 
 
 def _size_evidence(f: TimeFacts) -> list[Evidence]:
@@ -406,6 +409,9 @@ def _time_confidence(n: int, monotonic: bool = True) -> str:
 def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | None:
     """(verdict, confidence, needs) when the series say leak -- or undetermined when they conflict; None otherwise."""
     grow, fall = f.growing, f.falling
+    if grow and all("reachable" in tr.what for tr in grow) and f.retained is not None and not f.retained.stats.rose:
+        return ("undetermined", "low", "what its values reach grows, but its retained bytes hold still: other roots "
+                "keep that memory alive too -- judge the item that retains it (goinspect why)")
     if grow and fall:
         return ("undetermined", "low", f"the {', '.join(t.what for t in grow)} grow while the "
                 f"{', '.join(t.what for t in fall)} fall: more samples to see which holds")
@@ -501,7 +507,7 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its values", [s.reachable_bytes for s in samples]))
     f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples),
-                    MAP_STRUCTURE_KINDS)
+                    MAP_STRUCTURE_KINDS, [s.retained_bytes for s in samples])
     evidence = _size_evidence(f) + _map_model_evidence(samples, v) + _site_evidence(f.sites, f.site_total)
 
     leak = _leak_or_conflict(f, "map")
@@ -655,7 +661,8 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
     size_series = [("elements (len)", [s.len for s in samples])]
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its elements", [s.reachable_bytes for s in samples]))
-    f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples))
+    f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples),
+                    retained=[s.retained_bytes for s in samples])
     evidence = _size_evidence(f) + _site_evidence(f.sites, f.site_total)
     clone = clone_bytes(last.len, last.elem_size, last.noscan, v)
     if last.alloc_bytes is not None:
