@@ -7,6 +7,9 @@ each program knows about itself (/truth) and Go's own size-class table.
 - valueleak: bytes reachable through the values are the sum of the value slices' capacities
   the program reports (noscan []byte arrays are exactly one block of cap bytes), and grow with it.
 - slicepin: the 16-element tail retains the whole 64 MiB array; the copied tail only its own block.
+- lru: values behind an interface (scanned conservatively) add up exactly, and the list a global
+  holds keeps every entry alive, so the map retains only its structure.
+- stuckgrow from a core; benchmarks/scale (the 1M-entry benchmark's program) at 50,000 entries.
 - ``goinspect why``: the path starts at the right root (global, or a goroutine's stack), ADDR
   finds the object holding it; --graph writes GraphML networkx reads back and sane Graphviz text.
 """

@@ -29,7 +29,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from goinspect.model.heaparena import ARENA_BASE_OFFSET, HEAP_ARENA_BYTES
-from goinspect.model.sizeclasses import for_version
 from goinspect.runtime import classic, swiss
 from goinspect.runtime.bulk import gather, read_or_none, uint_at, words
 from goinspect.runtime.roots import Root
