@@ -68,9 +68,10 @@ def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, s
     with target.paused():
         t0 = time.perf_counter()
         census.spans = SpanIndex(target.memory, target, mheap.addr, go_version=target.go_version) if mheap else None
-        roots = [r for r in gather_roots(target, user, target.memory, runtime=runtime) if select(r.name)]
-        census.prepare({r.type_name for r in roots})
-        plan.prepare({r.type_name for r in roots})
+        every_root = gather_roots(target, user, target.memory, runtime=runtime)
+        roots = [r for r in every_root if select(r.name)]
+        census.prepare({r.type_name for r in every_root})
+        plan.prepare({r.type_name for r in every_root})
         for r in roots:
             snap.roots[r.name] = r
             if r.kind == "map":
@@ -85,8 +86,8 @@ def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, s
                 if s is not None:
                     snap.slices[r.name] = s.to_json()
                     snap.noscan[r.name] = not has_pointers(target, slice_elem(r.type_name))
-        objects = collect(target, census, [r for r in roots if r.name in snap.maps or r.name in snap.slices],
-                          plan=plan)
+        # The graph has every root, selected or not: an object another map shares is not retained by this one.
+        objects = collect(target, census, every_root, plan=plan)
         snap.read_seconds = time.perf_counter() - t0
     pauses = getattr(target, "pauses", None)
     snap.pause_seconds = pauses[-1] if (pauses and target.pid is not None) else None
