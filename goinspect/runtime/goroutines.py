@@ -32,7 +32,7 @@ G_SCAN = 0x1000
 STATUS_NAMES = {G_IDLE: "idle", G_RUNNABLE: "runnable", G_RUNNING: "running", G_SYSCALL: "syscall",
                 G_WAITING: "waiting", G_DEAD: "dead", G_COPYSTACK: "copystack", G_PREEMPTED: "preempted",
                 G_LEAKED: "leaked", G_DEADEXTRA: "dead"}
-#: States whose stack holds nothing (no goroutine), or is being moved under us.
+#: States with no goroutine to walk (5 and 7 are the unused _Gmoribund_unused and _Genqueue_unused).
 _NO_STACK = (G_IDLE, G_DEAD, G_DEADEXTRA, 5, 7)
 
 #: Types whose DWARF layouts the reader needs (fetch them before pausing).

@@ -175,12 +175,13 @@ def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, ru
 
 
 def _root_words(r: Root, mem: Memory) -> list[int | None]:
-    addrs = r.words or [r.addr + PTR_SIZE * i for i in range(1 if r.kind == "map" else 3)]
-    out: list[int | None] = []
-    for a in addrs:
-        data = read_or_none(mem, a, PTR_SIZE)
-        out.append(uint_at(data, 0, PTR_SIZE) if data else None)
-    return out
+    """The map pointer, or the slice header's three words, a root holds (None where unreadable)."""
+    n = 1 if r.kind == "map" else 3
+    if r.words:
+        parts = [read_or_none(mem, a, PTR_SIZE) for a in r.words]
+        return [uint_at(p, 0, PTR_SIZE) if p else None for p in parts]
+    data = read_or_none(mem, r.addr, n * PTR_SIZE)
+    return [uint_at(data, PTR_SIZE * i, PTR_SIZE) if data else None for i in range(n)]
 
 
 def _value_key(kind: str, words: list[int | None]) -> tuple[Any, ...]:
