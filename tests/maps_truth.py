@@ -18,8 +18,9 @@ from goinspect.commands.check import COMMAND as CHECK
 from goinspect.commands.map import COMMAND as MAP
 from goinspect.commands.maps import COMMAND as MAPS
 from goinspect.commands.slices import COMMAND as SLICES
+from goinspect.commands.why import COMMAND as WHY
 
-COMMANDS = {"maps": MAPS, "map": MAP, "slices": SLICES, "check": CHECK}
+COMMANDS = {"maps": MAPS, "map": MAP, "slices": SLICES, "check": CHECK, "why": WHY}
 
 
 def run_json(command: str, *argv: str) -> dict[str, Any]:

@@ -308,7 +308,14 @@ def read_classic(mem: Memory, addr: int, lay: ClassicLayout, *, go_version: str 
                     evacuation_marks_in_unevacuated=ow.evacuation_marks)
         walk["live"] += ow.live
         unreadable += ow.unreadable + aw.unreadable_primary
-        structure += alloc_size(h["oldbuckets"], nold * bsize) + ow.overflow * bucket_block
+        # The old array was made with its own preallocated overflow tail: chains that use it add no blocks.
+        old_b = B if h["flags"] & FLAG_SAME_SIZE_GROW else B - 1
+        old_total = (classicmap.bucket_array(old_b, bt, go_version).nbuckets
+                     if old_b >= classicmap.PREALLOC_OVERFLOW_MIN_B else nold)
+        old_end, old_alloc_end = h["oldbuckets"] + nold * bsize, h["oldbuckets"] + old_total * bsize
+        old_prealloc_used = int(np.count_nonzero((old_ovf >= old_end) & (old_ovf < old_alloc_end)))
+        walk["old_preallocated_overflow_used"] = old_prealloc_used
+        structure += alloc_size(h["oldbuckets"], old_total * bsize) + (ow.overflow - old_prealloc_used) * bucket_block
     walk["unreadable_buckets"] = unreadable
     walk["growing"] = bool(h["oldbuckets"])
     walk["same_size_grow"] = bool(h["oldbuckets"]) and bool(h["flags"] & FLAG_SAME_SIZE_GROW)
