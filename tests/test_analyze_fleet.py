@@ -13,7 +13,8 @@ or a size from here.
   heap profiles (``memprofilerate=1``) the program served before it. One snapshot decides
   retained-capacity, slice-pinning and a stuck-looking grow exactly; a verdict about time must be
   the declared one when the profile sites decide it, and otherwise ``undetermined`` naming what it
-  needs -- never a different verdict.
+  needs -- never a different verdict. The same core alone (no profiles) must give exactly the
+  snapshot-decidable verdicts and ``undetermined`` for everything else.
 
 Items no program declares (the standard library's tables) must never raise an alarm.
 """
@@ -121,6 +122,7 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
         if shutil.which("fallocate"):
             subprocess.run(["fallocate", "--dig-holes", str(core)], check=False, capture_output=True)
         report = analyze(AnalyzeRequest(cores=(str(core),), exe=str(fleet_exe(program)), profiles=tuple(profiles)))
+        alone = analyze(AnalyzeRequest(cores=(str(core),), exe=str(fleet_exe(program))))
     finally:
         core.unlink(missing_ok=True)
     assert report["target"]["kind"] == "core" and report["target"]["samples"] == 1
@@ -137,5 +139,14 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
             continue
         elif want in ONE_SNAPSHOT or g["verdict"] != "undetermined":
             wrong.append(f"{name}: want {want}, got {g['verdict']} -- {[e['text'] for e in g['evidence']]}")
+    assert not wrong, "\n".join(wrong)
+    assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
+
+    # The core alone: nothing about time can be claimed -- exactly what one snapshot decides, else undetermined.
+    got = judged(alone)
+    check_complete(alone)
+    wrong = [f"{n}: want {w if w in ONE_SNAPSHOT else 'undetermined'}, got {got[n]['verdict'] if n in got else None}"
+             for n, w in expect.items()
+             if n not in got or got[n]["verdict"] != (w if w in ONE_SNAPSHOT else "undetermined")]
     assert not wrong, "\n".join(wrong)
     assert not wrong_alarms(expect, got), wrong_alarms(expect, got)

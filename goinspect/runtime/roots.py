@@ -224,6 +224,9 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
     stopped: Counter[str] = Counter()
     by_entry = ctx.locals_at(runtime)
     stacks = [st for st in (read_stack(mem, g) for g in gs) if st is not None]
+    unreadable = sum(1 for g in gs if not g.skipped) - len(stacks)
+    if unreadable:
+        stats["skipped"]["its stack is unreadable"] = unreadable  # e.g. pages a core left out
     frames = ctx.unwinder.unwind_all(stacks)
     stats["walked"], stats["frames"] = len(stacks), len(frames)
     stopped.update(st.stopped.split(" at ")[0] for st in stacks if st.stopped)
@@ -361,7 +364,7 @@ def _prefetch_types(target: Any, names: set[str]) -> None:
 
 
 def _build_context(target: Any) -> StackContext | None:
-    """None when the binary cannot be walked (no runtime.allgs, no runtime.g layout, no pclntab)."""
+    """None when the binary cannot be walked (no runtime.allgs, no runtime.g layout, no pclntab, not amd64)."""
     from goinspect.errors import GoinspectError
     from goinspect.runtime.goroutines import G_TYPES, GLayout, Unwinder, proc_thread_registers
     from goinspect.symbolize.binary import open_executable
@@ -372,6 +375,8 @@ def _build_context(target: Any) -> StackContext | None:
         layout = GLayout.from_types(target)
         allgs = next((g.addr for g in target.globals() if g.name == "runtime.allgs"), 0)
         table, _mapping = open_executable(str(target.exe))
+        if (table.quantum, table.ptr_size) != (1, 8):
+            return None  # not amd64: frames there have a link register, and the unwinder knows amd64's only
         index = locals_index(target.exe, target.build_id)
     except (GoinspectError, LookupError, ValueError, OSError):
         return None
