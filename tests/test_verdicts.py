@@ -309,8 +309,24 @@ def test_slices_grown_by_append_are_never_pinning_or_retained(n, elem):
     assert judge_slice("s", [s, dataclasses.replace(s, t=1)], [], SWISS).verdict == "healthy"
 
 
-def test_truncated_buffer_keeps_retained_capacity():
+def test_short_slice_of_a_large_object_pins_it():
+    """big[:10] of an 800 kB array: the cap still reaches the rest, but ten elements keep a large object alive."""
     s = slice_sample(0, 10, 100_000)
+    v = check(judge_slice("s", [s], [], SWISS), "slice-pinning")
+    assert v.confidence == "medium" and v.needs
+    assert v.freed_bytes == s.alloc_bytes - clone_bytes(10, 8, True, model_version(SWISS))
+    # big[a:b] -- an offset into the array, cap to its end -- is the same thing.
+    inner = slice_sample(0, 10, 90_000, alloc=s.alloc_bytes, offset=80_000)
+    check(judge_slice("s", [inner, dataclasses.replace(inner, t=1)], [], SWISS), "slice-pinning")
+    # Once the elements fill what the array was sized for, nothing is pinned.
+    full = slice_sample(0, 100_000, 100_000)
+    check(judge_slice("s", [full, dataclasses.replace(full, t=1)], [], SWISS), "healthy")
+
+
+def test_truncated_small_buffer_keeps_retained_capacity():
+    """A small block (a size class, not a large object) with spare capacity: memory held, no pin to speak of."""
+    s = slice_sample(0, 10, 1000)
+    assert s.alloc_bytes <= 32768
     v = check(judge_slice("s", [s], [], SWISS), "retained-capacity")
     assert v.freed_bytes == s.alloc_bytes - clone_bytes(10, 8, True, model_version(SWISS))
 

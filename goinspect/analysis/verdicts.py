@@ -7,7 +7,8 @@ or from statistics of the series (``goinspect.profile.trend``: a rise beyond the
 tolerance, sustained to the end) -- never from a program's names or sizes.
 
 What one snapshot decides: ``retained-capacity`` (capacity far beyond what the entries
-ever needed), ``slice-pinning`` (the allocation is far bigger than the slice can reach)
+ever needed), ``slice-pinning`` (the allocation is far bigger than the slice can reach, or a large
+object far bigger than its elements ever used)
 and a classic grow in progress (``growing``, low confidence: *stuck* needs a second
 sample with ``nevacuate`` not moving). Everything about time -- ``leak``, ``churn``,
 ``healthy`` -- needs two or more snapshots, or a series of heap profiles whose sites
@@ -37,7 +38,8 @@ CONFIDENCES = ("high", "medium", "low")
 #: doubling more than the entries ever needed, beyond the slack growth itself leaves.
 SPARE_FACTOR = 2
 #: A slice pins its allocation when the allocation is at least this many times the block its own
-#: capacity would get: most of the array is out of the slice's reach.
+#: capacity would get (most of the array is out of the slice's reach), or -- for a large object (its own
+#: span, > maxSmallSize) -- the block appends would have built for the most elements it ever held.
 PIN_FACTOR = 2
 #: A size that rose in every one of this many intervals, however little, is growing: a level that only
 #: drifts goes up or down at random, and up every time has probability 2^-7 < 1% (a sign test).
@@ -698,6 +700,21 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
             return Verdict("slice-pinning", "high", evidence, SLICE_FIX["slice-pinning"], max(0, freed), None)
         max_len = max(s.len for s in samples)
         natural = natural_slice_cap(max_len, last.elem_size, last.noscan, v)
+        needed = own_block(natural * last.elem_size, last.noscan, v)
+        if last.alloc_bytes > for_version(v).max_small_size and last.alloc_bytes >= PIN_FACTOR * max(needed, 1):
+            # A short slice of a large object (big[:64], big[a:b]): its cap still reaches the rest, but its
+            # elements never used it in these samples -- the classic subslice that keeps a big read alive.
+            freed = last.alloc_bytes - clone
+            evidence.append(Evidence("model", f"at most {max_len:,} elements ({max_len * last.elem_size:,} bytes) "
+                                     f"in a {last.alloc_bytes:,}-byte allocation: appends alone would have "
+                                     f"allocated {needed:,}; the capacity past len is within its reach, but "
+                                     "unused in every sample (a scratch buffer kept on purpose looks the same)",
+                                     {"max_len": max_len, "needed_block": needed, "alloc_bytes": last.alloc_bytes,
+                                      "freed_bytes": freed}))
+            single = len(samples) == 1
+            return Verdict("slice-pinning", "medium", evidence, SLICE_FIX["slice-pinning"], max(0, freed),
+                           "a second snapshot, to see whether its len ever reaches into the capacity" if single
+                           else "whether the program re-extends it (s = s[:cap(s)]) or appends into the capacity")
         if last.cap > SPARE_FACTOR * max(natural, 0) and last.cap > 0:
             freed = max(0, last.alloc_bytes - clone)
             evidence.append(Evidence("model", f"cap {last.cap:,} for at most {max_len:,} elements: appends alone "
