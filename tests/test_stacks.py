@@ -28,13 +28,18 @@ from maps_truth import assert_map_matches, assert_slice_matches, by_name, run_js
 live_only = pytest.mark.skipif(os.geteuid() != 0, reason="attaching to a live process needs root (ptrace)")
 
 MAP, SLICE = "main.owner.pending", "main.owner.history"
+#: stackmap's map whose header is a stack object of its frame (its variable has no DWARF location).
+FRAME_MAP = "main.counter.m"
 
 
 def _check_stack_roots(maps: dict, slices: dict, truth: dict) -> None:
     """Every map and slice the program names (all in goroutine locals) equals its truth, and nothing else
     under main.* is reported."""
     m, s = by_name(maps["maps"]), by_name(slices["slices"])
-    assert set(m) == set(truth["maps"]) and set(s) == set(truth["slices"])
+    assert set(m) == set(truth["maps"]) | {FRAME_MAP} and set(s) == set(truth["slices"])
+    # found among the frame's stack objects: the header is in the goroutine's stack, its count the program's len(m)
+    assert m[FRAME_MAP]["root"] == "stack" and m[FRAME_MAP]["count"] == truth["extra"]["counter_len"] > 0
+    assert m[FRAME_MAP]["count"] == truth["extra"]["per_step"] * truth["phase"]
     for name, t in truth["maps"].items():
         assert m[name]["root"] == "stack", name
         assert_map_matches(m[name], t)  # count, header address, every header/walk figure
@@ -368,5 +373,33 @@ def test_stackmap_locals_stay_on_the_stack(toolchain, tmp_path):
     mine = [line for line in out.stderr.splitlines() if "cmd/stackmap/main.go" in line]
     assert any("make(map[int64]*record) escapes to heap" in line for line in mine), mine
     assert not any(re.search(r"moved to heap: (pending|history|m)$", line) for line in mine), mine
+    # main.counter.m: its map literal does not escape, so the header is a stack object of counter's frame
+    assert any(re.search(r"main.go:\d+:\d+: map\[int64\]int64\{\} does not escape", line) for line in mine), mine
     # main.tally.seen is the other case on purpose: the variable is on the heap, its frame holds &seen
     assert any(line.endswith("moved to heap: seen") for line in mine), mine
+
+
+def test_frame_map_headers_pair_with_their_variables():
+    """A map variable with no location pairs with the one stack object shaped like a map header (size and
+    pointer mask) holding a plausible header; anything ambiguous is left out, never guessed."""
+    from types import SimpleNamespace
+
+    from goinspect.runtime.roots import StackContext, _stack_headers
+    from goinspect.symbolize.pclntab import StackObject
+
+    mask = bytes([0b101100])  # runtime.hmap: buckets, oldbuckets, extra
+    cfa = 0x10000
+    header = {cfa - 16 - 56 + 8 * k: w for k, w in enumerate([7, 0x0300, 0xC000100000, 0, 0, 0])}
+    objs = (StackObject(-56, 48, 48, mask), StackObject(-328, 272, 272, b"\x00\x92$I\x02"),
+            StackObject(-120, 48, 24, b"\x04"))  # the second and third: wrong shape
+    table = SimpleNamespace(stack_objects=lambda func: objs)
+    ctx = StackContext(None, 0, SimpleNamespace(table=table), None, None, (48, mask))
+    st = SimpleNamespace(word=lambda a: header.get(a, 0))
+    seen = LocalVar("main.f", "seen", "map", "map[int]int", (), (), (), False, True)
+    [root] = _stack_headers(ctx, [seen], 1, cfa, st, 5, "main.f")
+    assert (root.name, root.addr, root.inline_header, root.goroutine) == ("main.f.seen", cfa - 72, True, 5)
+    assert root.map_header(None) == cfa - 72  # the header itself: nothing to dereference
+    other = LocalVar("main.f", "other", "map", "map[string]int", (), (), (), False, True)
+    assert _stack_headers(ctx, [seen, other], 1, cfa, st, 5, "main.f") is None  # two variables, one header
+    empty = SimpleNamespace(word=lambda a: 0)  # an all-zero object: nothing allocated, nothing to report
+    assert _stack_headers(ctx, [seen], 1, cfa, empty, 5, "main.f") == []

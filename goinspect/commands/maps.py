@@ -132,7 +132,8 @@ def _print_stack_stats(st: dict[str, Any]) -> None:
     print(f"goinspect: stacks: {st['goroutines']} goroutines, {st['walked']} walked ({st['frames']} frames), "
           f"{st['roots']} stack roots; not walked: {skipped or 'none'}; walks cut short: {stopped or 'none'}; "
           f"locals only in registers: {st['in_registers']}, nil/implausible: {st['implausible']}, "
-          f"aliases of another root: {st['aliases']}", file=sys.stderr)
+          f"aliases of another root: {st['aliases']}, frames whose map headers could not be paired with their "
+          f"variables: {st['ambiguous']}", file=sys.stderr)
 
 
 def _container_types(globals_: list[Any]) -> set[str]:

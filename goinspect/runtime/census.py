@@ -117,11 +117,10 @@ class Census:
         k, v, ks, vs = lay.key_type, lay.elem_type, lay.key_size, lay.elem_size
         info = MapInfo(r.name, r.root, r.type_name, k, v, t.map_impl, hex(r.addr), None, 0,
                        {"structure_bytes": 0, "live_bytes": 0, "key_size": ks, "elem_size": vs})
-        data = read_or_none(t.memory, r.addr, PTR_SIZE)
-        if data is None:
+        hdr = r.map_header(t.memory)
+        if hdr is None:
             info.error = "the map variable is unreadable"
             return info
-        hdr = uint_at(data, 0, PTR_SIZE)
         if not hdr:
             return info  # nil map
         info.addr = hex(hdr)

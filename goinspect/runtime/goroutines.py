@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -133,6 +133,7 @@ class FuncTable(Protocol):
     def sp_deltas(self, index: int, pcs: np.ndarray | list[int]) -> np.ndarray: ...
     def func_name(self, index: int) -> str: ...
     def func(self, index: int) -> object: ...
+    def stack_objects(self, index: int) -> tuple[Any, ...]: ...
 
 
 def read_goroutines(mem: Memory, lay: GLayout, allgs_addr: int,

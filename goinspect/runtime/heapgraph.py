@@ -789,11 +789,10 @@ def collect(target: Any, census: Any, roots: Sequence[Root], *, plan: ScanPlan |
         if r.kind == "slice":
             _slice(w, it, slice_elem(r.type_name))
             continue
-        data = read_or_none(mem, r.addr, PTR_SIZE)
-        if data is None:
+        hdr = r.map_header(mem)
+        if hdr is None:
             it.error = "the map variable is unreadable"
             continue
-        hdr = uint_at(data, 0, PTR_SIZE)
         if not hdr:
             continue
         lay = census.map_layout(r.type_name)

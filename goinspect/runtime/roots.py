@@ -6,7 +6,9 @@
   frames, ``goinspect.symbolize.dwarf_locals`` says where each local lives at a PC): a map or slice
   variable, a map/slice field of a struct variable, or one behind a pointer variable (including
   ``&x`` variables the compiler moved to the heap): ``pkg.Func.var`` (``pkg.Func.var.field``),
-  root ``stack``, with the goroutine id and the frame's function.
+  root ``stack``, with the goroutine id and the frame's function. A map that does not escape has
+  its header in the frame as a stack object and no DWARF location: ``_stack_headers`` finds it
+  among the frame's stack objects.
 
 ``gather_roots`` is the one entry point; ``prepare_roots`` does everything that needs only the
 binary (DWARF index, pclntab, layouts) and should run before a live target is paused.
@@ -14,6 +16,7 @@ binary (DWARF index, pclntab, layouts) and should run before a live target is pa
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,7 +46,8 @@ class Root:
     Stack roots carry their goroutine id and the (physical) function of their frame. A slice header
     the compiler split over three stack slots that are not adjacent has each word's address in
     ``words`` (``addr`` is then the first, the array pointer); ``words`` is empty when the header is
-    three contiguous words at ``addr``.
+    three contiguous words at ``addr``. ``inline_header``: ``addr`` is the map header itself, a stack
+    object of the frame (a map that does not escape), not a variable pointing to one.
     """
 
     name: str
@@ -54,6 +58,14 @@ class Root:
     goroutine: int | None = None
     frame: str = ""
     words: tuple[int, ...] = ()
+    inline_header: bool = False
+
+    def map_header(self, mem: Memory) -> int | None:
+        """Address of the map header (0: a nil map; None: the variable is unreadable)."""
+        if self.inline_header:
+            return self.addr
+        data = read_or_none(mem, self.addr, PTR_SIZE)
+        return uint_at(data, 0, PTR_SIZE) if data else None
 
     @property
     def key_elem(self) -> tuple[str, str]:
@@ -116,6 +128,8 @@ class StackContext:
     unwinder: Any  # goroutines.Unwinder
     index: Any  # dwarf_locals.LocalsIndex
     registers: Callable[[list[int]], dict[int, tuple[int, int]]] | None
+    #: (size, pointer mask) of the map header type: how a non-escaping map's header looks among stack objects.
+    map_header: tuple[int, bytes] | None = None
     bad_types: set[str] = field(default_factory=set)  # types the census could not lay out
     stats: dict[str, Any] = field(default_factory=dict)  # of the last read: see ``stack_roots``
     _by_entry: dict[bool, dict[int, tuple[Any, ...]]] = field(default_factory=dict)
@@ -176,7 +190,9 @@ def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, ru
 
 def _root_words(r: Root, mem: Memory) -> list[int | None]:
     """The map pointer, or the slice header's three words, a root holds (None where unreadable)."""
-    n = 1 if r.kind == "map" else 3
+    if r.kind == "map":
+        return [r.map_header(mem)]
+    n = 3
     if r.words:
         parts = [read_or_none(mem, a, PTR_SIZE) for a in r.words]
         return [uint_at(p, 0, PTR_SIZE) if p else None for p in parts]
@@ -217,7 +233,7 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
 
     gs = read_goroutines(mem, ctx.layout, ctx.allgs, ctx.registers)
     stats: dict[str, Any] = {"goroutines": len(gs), "walked": 0, "frames": 0, "in_registers": 0, "implausible": 0,
-                             "aliases": 0,
+                             "aliases": 0, "ambiguous": 0,
                              "skipped": dict(Counter(g.skipped for g in gs if g.skipped)), "unwind_stopped": {}}
     found: list[tuple[Any, ...]] = []  # (name, goid, depth, root without its final name, value held, inlined)
     seen: set[tuple[int, int, str]] = set()
@@ -256,12 +272,62 @@ def stack_roots(ctx: StackContext, mem: Memory, *, runtime: bool = False,
                 root = Root(base + name, "stack", kind, at[0], type_name, g.goid, function,
                             () if contiguous else tuple(at))
                 found.append((root.name, g.goid, depth, root, _value_key(kind, value), var.inlined))
+        elided = [v for v in by_entry[int(frames.entry[i])] if v.elided and v.in_scope(lookup_pc)]
+        if elided and ctx.map_header is not None:
+            function = function or ctx.unwinder.table.func_name(int(frames.func[i]))
+            headers = _stack_headers(ctx, elided, int(frames.func[i]), cfa, st, g.goid, function)
+            if headers is None:
+                stats["ambiguous"] += 1
+            for root in headers or ():
+                if (g.goid, root.addr, "map") not in seen:
+                    seen.add((g.goid, root.addr, "map"))
+                    found.append((root.name, g.goid, depth, root, _value_key("map", [root.addr]), elided[0].inlined))
     stats["unwind_stopped"] = dict(stopped)
     kept = _one_root_per_value(found, held or set())
     stats["aliases"] = len(found) - len(kept)
     stats["roots"] = len(kept)
     ctx.stats = stats
     return _unique_names(kept)
+
+
+def _stack_headers(ctx: StackContext, elided: list[Any], func: int, cfa: int, st: Any, goid: int,
+                   function: str) -> list[Root] | None:
+    """Roots for the map variables of a frame that have no location (``elided``): the frame's stack objects
+    shaped like a map header (size and pointer mask), holding a plausible non-empty header.
+
+    One such variable and one such header pair up; n variables of one type and n headers are named
+    together (``pkg.Func.a|b``: which is which the binary does not say). Anything else is ambiguous
+    (None) and left out rather than guessed.
+    """
+    size, mask = ctx.map_header  # type: ignore[misc]
+    varp = cfa - 2 * PTR_SIZE  # amd64: below the return address and the saved frame pointer (runtime.stkframe)
+    headers = []
+    for obj in ctx.unwinder.table.stack_objects(func):
+        if obj.size != size or obj.ptr_mask != mask:
+            continue
+        addr = varp + obj.off if obj.off < 0 else cfa + obj.off
+        words = [st.word(addr + PTR_SIZE * k) for k in range(size // PTR_SIZE)]
+        if _plausible_header(words, mask):
+            headers.append(addr)
+    if not headers:
+        return []
+    types = {v.type_name for v in elided}
+    if len(types) != 1 or len(headers) != len(elided):
+        return None
+    var = elided[0]
+    name = f"{var.function}." + "|".join(sorted(v.name for v in elided))
+    return [Root(name, "stack", "map", addr, var.type_name, goid, function, inline_header=True)
+            for addr in sorted(headers)]
+
+
+def _plausible_header(words: list[int | None], mask: bytes) -> bool:
+    """A live map header: readable, a count that fits memory, pointer words aligned, something allocated."""
+    if any(w is None for w in words):
+        return False
+    ptrs = [w for k, w in enumerate(words) if mask[k // 8] >> (k % 8) & 1]
+    if any(p % PTR_SIZE for p in ptrs):  # type: ignore[operator]
+        return False
+    return 0 <= words[0] < 1 << 40 and any(ptrs)  # type: ignore[operator]
 
 
 def _one_root_per_value(found: list[tuple[Any, ...]], held: set[tuple[Any, ...]]) -> list[tuple[str, int, int, Root]]:
@@ -334,8 +400,7 @@ def _unique_names(found: list[tuple[str, int, int, Root]]) -> list[Root]:
         name = base
         if counts[base] > 1:
             name = f"{base}#{goid}" + (f"/{depth}" if per_goroutine[(base, goid)] > 1 else "")
-        out.append(Root(name, root.root, root.kind, root.addr, root.type_name, root.goroutine, root.frame,
-                        root.words))
+        out.append(dataclasses.replace(root, name=name))
     return sorted(out, key=lambda r: r.name)
 
 
@@ -393,4 +458,21 @@ def _build_context(target: Any) -> StackContext | None:
 
             regs = core_thread_registers(core)
             registers = lambda tids: {t: regs[t] for t in tids if t in regs}  # noqa: E731
-    return StackContext(layout, allgs, Unwinder(table, bias), index, registers)
+    return StackContext(layout, allgs, Unwinder(table, bias), index, registers, _map_header_shape(target))
+
+
+def _map_header_shape(target: Any) -> tuple[int, bytes] | None:
+    """(size, pointer mask) of the map header type (``runtime.hmap``, or the Swiss ``maps.Map``), from DWARF."""
+    name = "internal/runtime/maps.Map" if getattr(target, "map_impl", "") == "swiss" else "runtime.hmap"
+    from goinspect.errors import GoinspectError
+
+    try:
+        lay = target.layout(name)
+    except (GoinspectError, LookupError, ValueError, AttributeError):
+        return None
+    bits = 0
+    for f in lay.fields.values():
+        if f.type_name.startswith("*") or f.type_name == "unsafe.Pointer":
+            bits |= 1 << (f.offset // PTR_SIZE)
+    nwords = max(bits.bit_length(), 1)
+    return lay.size, bits.to_bytes(-(-nwords // 8), "little")

@@ -14,6 +14,11 @@ Locations are kept symbolically as pieces ``(size, kind, value)``: ``kind`` is `
 CFA + value), ``"addr"`` (static memory at value), ``"reg"`` (register number value: not readable
 for a parked goroutine), ``"none"`` (optimized out) or ``"bad"`` (an expression we do not evaluate);
 ``size`` 0 means "the whole variable" (no ``DW_OP_piece``).
+
+A map variable with no location at all is kept too (``elided``): when a map does not escape, the
+compiler puts its header in the frame as an anonymous stack object and rematerializes the pointer
+(``LEAQ off(SP)``) wherever it is used, so DWARF has nothing to say where ``m`` is -- the frame's
+stack objects (``FUNCDATA_StackObjects``) do.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any, Iterable
 from goinspect.run.toolchain import cache_dir
 
 #: Bump when the cached JSON changes meaning.
-_SCHEMA = 2
+_SCHEMA = 3
 #: Cached binaries kept (least recently used go first).
 _KEEP = 32
 
@@ -53,6 +58,7 @@ class LocalVar:
     to a map/slice -- ``type_name`` is then the pointee -- or to a struct whose ``fields`` are).
     ``scope``: PC ranges where the variable is in scope (its lexical block or inlined call), or
     empty for the whole function. ``locs``: ``(lo, hi, pieces)`` per PC range, link-time addresses.
+    ``elided``: a map with no location anywhere -- its header may be a stack object of the frame.
     """
 
     function: str  # the (possibly inlined) function the variable belongs to
@@ -63,10 +69,14 @@ class LocalVar:
     scope: tuple[tuple[int, int], ...]
     locs: tuple[tuple[int, int, tuple[Piece, ...]], ...]
     inlined: bool = False
+    elided: bool = False
+
+    def in_scope(self, pc: int) -> bool:
+        return not self.scope or any(lo <= pc < hi for lo, hi in self.scope)
 
     def pieces_at(self, pc: int) -> tuple[Piece, ...] | None:
         """The location at ``pc``, None where the variable is out of scope or has none."""
-        if self.scope and not any(lo <= pc < hi for lo, hi in self.scope):
+        if not self.in_scope(pc):
             return None
         for lo, hi, pieces in self.locs:
             if lo <= pc < hi:
@@ -85,7 +95,7 @@ class LocalsIndex:
     def to_json(self) -> dict[str, Any]:
         return {str(e): [[v.function, v.name, v.kind, v.type_name, [[f.name, f.offset, f.type_name, f.kind] for f in v.fields],
                           [list(r) for r in v.scope], [[lo, hi, [list(p) for p in ps]] for lo, hi, ps in v.locs],
-                          v.inlined] for v in vs] for e, vs in self.by_entry.items()}
+                          v.inlined, v.elided] for v in vs] for e, vs in self.by_entry.items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "LocalsIndex":
@@ -94,8 +104,8 @@ class LocalsIndex:
             out[int(e)] = [LocalVar(fn, name, kind, tn, tuple(FieldRef(*f) for f in fields),
                                     tuple((a, b) for a, b in scope),
                                     tuple((lo, hi, tuple((s, k, x) for s, k, x in ps)) for lo, hi, ps in locs),
-                                    bool(inl))
-                           for fn, name, kind, tn, fields, scope, locs, inl in vs]
+                                    bool(inl), bool(elided))
+                           for fn, name, kind, tn, fields, scope, locs, inl, elided in vs]
         return cls(out)
 
 
@@ -171,9 +181,13 @@ def build_index(exe: str | Path) -> LocalsIndex:
                     continue
                 low = die.attributes["DW_AT_low_pc"].value
                 high = _high_pc(die, low)
-                name = _name(die)
+                # An inlinable function's out-of-line copy names itself through its abstract origin.
+                origin = builder.origin(die)
+                name = _name(die) or _name(origin or die)
                 found: list[LocalVar] = []
                 builder.walk(die, name, (), low, high, False, found)
+                if origin is not None:
+                    builder.unlisted_maps(die, origin, name, (), found)
                 if found:
                     by_entry[low] = found
     return LocalsIndex(by_entry)
@@ -211,7 +225,26 @@ class _Builder:
             elif tag == "DW_TAG_inlined_subroutine":
                 origin = self.origin(child)
                 fn = _name(origin) if origin is not None else function
-                self.walk(child, fn or function, self.ranges(child) or scope, low, high, True, out)
+                inner_scope = self.ranges(child) or scope
+                self.walk(child, fn or function, inner_scope, low, high, True, out)
+                if origin is not None:
+                    self.unlisted_maps(child, origin, fn or function, inner_scope, out)
+
+    def unlisted_maps(self, concrete: Any, origin: Any, function: str, scope: tuple[tuple[int, int], ...],
+                      out: list[LocalVar]) -> None:
+        """Map variables of an inlinable function that its concrete instance (an inlined call, or the
+        out-of-line copy) leaves out altogether -- Go 1.26 omits a variable with no location instead of
+        giving it an empty one: elided, in the concrete instance's scope."""
+        listed = {o.offset for c in concrete.iter_children() if c.tag in _WANTED_TAGS
+                  and (o := self.origin(c)) is not None}
+        for v in origin.iter_children():
+            if v.tag != "DW_TAG_variable" or v.offset in listed or "DW_AT_type" not in v.attributes:
+                continue
+            name = _name(v)
+            kind = self.classify(v.get_DIE_from_attribute("DW_AT_type"))
+            if name and not name.startswith((".", "~")) and kind is not None and kind[0] == "map":
+                out.append(LocalVar(function, name.removeprefix("&"), "map", kind[1], (), scope, (),
+                                    concrete.tag == "DW_TAG_inlined_subroutine", True))
 
     def origin(self, die: Any) -> Any:
         if "DW_AT_abstract_origin" in die.attributes:
@@ -225,7 +258,7 @@ class _Builder:
             src = self.origin(die)
             if src is None:
                 return None
-        if "DW_AT_type" not in src.attributes or "DW_AT_location" not in die.attributes:
+        if "DW_AT_type" not in src.attributes:
             return None
         name = _name(src) if "DW_AT_name" not in die.attributes else _name(die)
         if not name or name.startswith((".", "~")):
@@ -233,10 +266,12 @@ class _Builder:
         kind = self.classify(src.get_DIE_from_attribute("DW_AT_type"))
         if kind is None:
             return None
-        locs = self.locations(die, low, high)
-        if not locs:
-            return None
         k, type_name, fields = kind
+        locs = self.locations(die, low, high) if "DW_AT_location" in die.attributes else ()
+        if not locs:
+            if k != "map" or die.attributes.get("DW_AT_inline") is not None:
+                return None
+            return LocalVar(function, name.removeprefix("&"), k, type_name, fields, scope, (), inlined, True)
         return LocalVar(function, name.removeprefix("&"), k, type_name, fields, scope, locs, inlined)
 
     # -- types ---------------------------------------------------------------------------

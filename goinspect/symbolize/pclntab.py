@@ -27,6 +27,7 @@ OLDER_MAGICS = {0xFFFFFFFB: "1.2-1.15", 0xFFFFFFFA: "1.16-1.17", 0xFFFFFFF0: "1.
 
 # internal/abi/symtab.go
 PCDATA_INL_TREE_INDEX = 2
+FUNCDATA_STACK_OBJECTS = 2
 FUNCDATA_INL_TREE = 3
 _FUNC_FIXED = 44  # bytes of _func before its pcdata[] and funcdata[] arrays
 _INLINED_CALL = 16  # sizeof(inlinedCall)
@@ -47,6 +48,18 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class StackObject:
+    """A stack object of a frame (``runtime.stackObjectRecord``): an address-taken local the GC scans
+    precisely. ``off`` < 0 is from the frame's varp, else from its argp; ``ptr_mask`` has one bit per
+    word of the first ``ptr_bytes`` (None when the type uses a GC program, Go <= 1.23)."""
+
+    off: int
+    size: int
+    ptr_bytes: int
+    ptr_mask: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Func:
     index: int
     entry: int
@@ -59,6 +72,7 @@ class _Func:
     inl_index_table: int  # pctab offset of PCDATA_InlTreeIndex, 0 if none
     inl_tree: int  # virtual address of the inline tree, 0 if none
     pcsp: int = 0  # pctab offset of the SP-delta table (frame size at each PC)
+    stack_objects: int = 0  # virtual address of FUNCDATA_StackObjects, 0 if none
 
 
 class PcLnTab:
@@ -116,6 +130,7 @@ class PcLnTab:
         self.entry_offs = ftab[:, 0].astype(np.int64)  # nfunc + 1 entries, the last is the end of text
         self.func_offs = ftab[:, 1].astype(np.int64)
         self._funcs: dict[int, _Func] = {}
+        self._stack_objects: dict[int, tuple[StackObject, ...]] = {}
         self._strings: dict[int, str] = {}
 
     # --- raw reads -------------------------------------------------------------------------
@@ -161,11 +176,8 @@ class PcLnTab:
         nfuncdata = self.buf[base + 43]
         arrays = base + _FUNC_FIXED
         inl_index_table = self._u32(arrays + 4 * PCDATA_INL_TREE_INDEX) if npcdata > PCDATA_INL_TREE_INDEX else 0
-        inl_tree = 0
-        if nfuncdata > FUNCDATA_INL_TREE:
-            off = self._u32(arrays + 4 * npcdata + 4 * FUNCDATA_INL_TREE)
-            if off != 0xFFFFFFFF:
-                inl_tree = self.gofunc + off
+        inl_tree = self._funcdata(arrays + 4 * npcdata, nfuncdata, FUNCDATA_INL_TREE)
+        stack_objects = self._funcdata(arrays + 4 * npcdata, nfuncdata, FUNCDATA_STACK_OBJECTS)
         f = _Func(
             index=index,
             entry=self.text_start + entry_off,
@@ -178,9 +190,45 @@ class PcLnTab:
             inl_index_table=inl_index_table,
             inl_tree=inl_tree,
             pcsp=pcsp,
+            stack_objects=stack_objects,
         )
         self._funcs[index] = f
         return f
+
+    def _funcdata(self, table: int, n: int, which: int) -> int:
+        """Virtual address of a function's FUNCDATA ``which`` (offsets from go:func.*), 0 if it has none."""
+        if n <= which:
+            return 0
+        off = self._u32(table + 4 * which)
+        return 0 if off == 0xFFFFFFFF else self.gofunc + off
+
+    def stack_objects(self, index: int) -> tuple[StackObject, ...]:
+        """The function's stack objects (``runtime.getStackMap``'s ``objs``), their pointer masks read
+        from .rodata (``moduledata.rodata + gcdataoff``)."""
+        cached = self._stack_objects.get(index)
+        if cached is None:
+            cached = self._stack_objects[index] = self._read_stack_objects(self.func(index).stack_objects)
+        return cached
+
+    def _read_stack_objects(self, addr: int) -> tuple[StackObject, ...]:
+        if not addr:
+            return ()
+        img, ps = self.image, self.ptr_size
+        try:
+            n = struct.unpack_from(self.end + ("Q" if ps == 8 else "I"), img.read(addr, ps))[0]
+            if not 0 < n <= 4096:
+                return ()
+            raw = img.read(addr + ps, 16 * n)
+            rodata = img.section(".rodata")
+            out = []
+            for off, size, ptr_bytes, gcdataoff in struct.iter_unpack(self.end + "iiiI", raw):
+                mask = None
+                if ptr_bytes >= 0 and rodata is not None:
+                    mask = bytes(img.read(rodata.addr + gcdataoff, -(-ptr_bytes // (8 * ps))))
+                out.append(StackObject(off, size, abs(ptr_bytes), mask))
+        except (ProfileError, ValueError, struct.error):
+            return ()  # a corrupt record only loses this frame's objects
+        return tuple(out)
 
     @cached_property
     def _entries_by_name(self) -> dict[str, int]:

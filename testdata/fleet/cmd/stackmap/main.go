@@ -19,6 +19,12 @@
 // main.(*registry).serve holds a struct's map and slice fields through its
 // receiver and in a struct-valued local (r.byName, spare.order, ...).
 //
+// main.counter keeps a map whose make() does not escape (nothing but len(m)
+// leaves its frame): the compiler puts the map header in counter's frame as a
+// stack object and gives the variable m no DWARF location at all, so goinspect
+// finds it among the frame's stack objects (FUNCDATA_StackObjects). It leaks
+// like pending; its truth is len(m), published by counter itself.
+//
 // STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
 // in a call, its map m spilled in its frame): it is found only from its
 // thread's registers, the one case where a goroutine has no saved PC/SP.
@@ -30,6 +36,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"goinspect.test/fleet/internal/fleetkit"
 )
@@ -62,6 +69,20 @@ func owner(work <-chan int, done chan<- struct{}, publishMap func(map[int64]*rec
 		}
 		publishMap(pending)
 		publishSlice(history)
+		done <- struct{}{}
+	}
+}
+
+// counter's map header lives in its frame: m is never passed anywhere, only its length is published.
+func counter(work <-chan int, done chan<- struct{}, length *atomic.Int64) {
+	m := map[int64]int64{} // site: stack_header_map
+	var next int64
+	for n := range work {
+		for i := 0; i < n; i++ {
+			next++
+			m[next] = -next // site: stack_header_map_growth
+		}
+		length.Store(int64(len(m)))
 		done <- struct{}{}
 	}
 }
@@ -176,14 +197,19 @@ func goid() int64 {
 }
 
 var (
-	work = make(chan int)
-	done = make(chan struct{})
-	park = make(chan struct{})
+	work        = make(chan int)
+	done        = make(chan struct{})
+	counterWork = make(chan int)
+	counterDone = make(chan struct{})
+	counterLen  atomic.Int64
+	park        = make(chan struct{})
 )
 
 func step(phase int) {
 	work <- perStep
 	<-done
+	counterWork <- perStep
+	<-counterDone
 }
 
 func main() {
@@ -192,6 +218,9 @@ func main() {
 	go owner(work, done, publishMap, publishSlice)
 	fleetkit.Expect("main.owner.pending", "leak", "a goroutine's local map: every step adds perStep records, none is ever deleted")
 	fleetkit.Expect("main.owner.history", "leak", "a goroutine's local slice: every step appends perStep ids, none is ever dropped")
+	go counter(counterWork, counterDone, &counterLen)
+	fleetkit.Expect("main.counter.m", "leak", "a map whose header is in its goroutine's frame: every step adds perStep entries")
+	fleetkit.Extra("counter_len", func() any { return counterLen.Load() })
 
 	workers, err := strconv.Atoi(envOr("STACKMAP_WORKERS", "3"))
 	if err != nil || workers < 0 {
