@@ -9,6 +9,8 @@ each program knows about itself (/truth) and Go's own size-class table.
 - slicepin: the 16-element tail retains the whole 64 MiB array; the copied tail only its own block.
 - lru: values behind an interface (scanned conservatively) add up exactly, and the list a global
   holds keeps every entry alive, so the map retains only its structure.
+- churn: a sliding window (recent = append(recent[1:], r)) reaches exactly its len requests and
+  their payloads through its values, though the array's stale prefix keeps more alive.
 - stuckgrow from a core; benchmarks/scale (the 1M-entry benchmark's program) at 50,000 entries.
 - ``goinspect why``: the path starts at the right root (global, or a goroutine's stack), ADDR
   finds the object holding it; --graph writes GraphML networkx reads back and sane Graphviz text.
@@ -96,6 +98,21 @@ def test_valueleak_reachable_bytes_follow_value_capacities(go_version, fleet_ser
     names = g2.value_targets("main.names")
     assert len(names) == t2["slices"]["main.names"]["len"]
     assert g2.retained_bytes("main.names") == g2.structure_bytes("main.names")
+
+
+def test_sliding_window_values_are_its_len_elements(go_version, fleet_service):
+    """The popped requests a sliding window's prefix still holds are retained by its array (the GC scans it
+    all) but are no values of the slice: reachable through its values is exactly len requests and payloads."""
+    with fleet_service("churn") as svc:
+        svc.advance(2)
+        truth = svc.truth()
+        g = graph_of(svc.pid)
+    n, payload = truth["extra"]["recent_len"], truth["extra"]["payload_size"]
+    assert truth["slices"]["main.recent"]["len"] == n
+    targets = g.value_targets("main.recent")
+    assert len(targets) == n  # every element a distinct request
+    per_request = block_size(32, False, go_version) + block_size(payload, True, go_version)  # {int64, []byte}
+    assert g.reachable_bytes("main.recent") == n * per_request
 
 
 def test_slicepin_tail_retains_the_whole_array(go_version, fleet_service):

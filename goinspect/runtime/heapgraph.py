@@ -222,8 +222,9 @@ class Item:
     ``node`` is the base of its map header / slice array allocation (0: nil map, empty slice,
     unreadable). ``structure`` holds the bases of its own objects (header, bucket/group arrays,
     overflow buckets, tables, directory, mapextra; the slice array). ``value_targets``: sorted
-    distinct bases of the objects its value slots (map elems; slice elements of the whole array
-    allocation) point to directly; ``key_targets`` likewise for map keys.
+    distinct bases of the objects its value slots (map elems; the slice's len elements -- the graph
+    still has edges from every slot of the array allocation, as the GC scans it) point to directly;
+    ``key_targets`` likewise for map keys.
     """
 
     name: str
@@ -735,12 +736,19 @@ def _slice(w: _Walk, it: Item, elem: str) -> None:
     it.node = base
     w.add_edges(np.array([it.root_id], _UINT), np.array([base], _UINT))
     if esize and not noscan and w.plan.slots(elem):
-        # The GC keeps the whole allocation and scans all of it: every element slot in the object,
-        # from the first one aligned with the slice's own array pointer.
+        # The GC keeps the whole allocation and scans all of it: every element slot in the object, from the
+        # first one aligned with the slice's own array pointer -- so the graph has edges from all of them.
+        # The slice's values are its len elements: what stale slots outside them hold (popped by
+        # q = q[1:], or past len after s = s[:n]) is retained by the array but is no value of the slice,
+        # and must not look like its values growing (a sliding window's stale prefix fills, then resets).
         start = base + (ptr - base) % esize
-        n = (base + size - start) // esize
-        it.value_targets = w.scan_elements(np.array([start], _UINT), np.array([n], np.int64),
+        live = min(length, (base + size - ptr) // esize)
+        after = ptr + live * esize
+        it.value_targets = w.scan_elements(np.array([ptr], _UINT), np.array([live], np.int64),
                                            np.array([base], _UINT), elem, esize)
+        w.scan_elements(np.array([start, after], _UINT),
+                        np.array([(ptr - start) // esize, (base + size - after) // esize], np.int64),
+                        np.array([base, base], _UINT), elem, esize)
     it.structure = np.array(nodes, _UINT)
 
 

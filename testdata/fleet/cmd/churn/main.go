@@ -2,6 +2,9 @@
 // payload, and retires the oldest so at most window stay in flight: lots is
 // allocated and dropped, while what is in use stays flat. main.batch is a
 // reused slice (truncated, appended to) whose capacity stops growing.
+// main.recent is a sliding window of the last recentLen requests kept as
+// recent = append(recent[1:], r): the popped ones stay in the array's prefix
+// (the GC still sees them) until append reallocates -- bounded, not a leak.
 package main
 
 import (
@@ -14,6 +17,7 @@ const (
 	perStep     = 1000
 	window      = 2000
 	payloadSize = 1024
+	recentLen   = 256
 )
 
 type request struct {
@@ -24,6 +28,7 @@ type request struct {
 var (
 	inflight = map[int64]*request{}
 	batch    []*request
+	recent   = make([]*request, recentLen)
 	nextID   int64
 	rng      = rand.New(rand.NewSource(3))
 )
@@ -37,6 +42,7 @@ func step(phase int) {
 		r.payload[rng.Intn(payloadSize)] = 1
 		inflight[r.id] = r       // site: map_assign
 		batch = append(batch, r) // site: batch_append
+		recent = append(recent[1:], r)
 		if old := nextID - window; old > 0 {
 			delete(inflight, old)
 		}
@@ -46,11 +52,14 @@ func step(phase int) {
 func main() {
 	fleetkit.Map("main.inflight", &inflight)
 	fleetkit.Slice("main.batch", &batch)
+	fleetkit.Slice("main.recent", &recent)
 	fleetkit.Expect("main.inflight", "churn", "perStep requests admitted and retired every step; len stays window")
 	fleetkit.Expect("main.batch", "churn", "reused slice whose elements are all fresh requests every step; len and cap stay")
+	fleetkit.Expect("main.recent", "churn", "a sliding window: every step pushes perStep fresh requests and pops as many; len stays recentLen")
 	fleetkit.ExpectFrom(2)
 	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Extra("window", func() any { return window })
 	fleetkit.Extra("payload_size", func() any { return payloadSize })
+	fleetkit.Extra("recent_len", func() any { return recentLen })
 	fleetkit.Run(step)
 }
