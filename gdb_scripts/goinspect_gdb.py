@@ -79,8 +79,16 @@ _CODES = {
 }
 
 
+#: How far the globals' containers are followed: pointers dereferenced on the way, elements of a
+#: fixed-size array, containers kept per global (a bound on a type graph that may be huge or cyclic).
+MAX_DEREFS = 3
+MAX_ARRAY = 64
+MAX_PATHS = 256
+
+
 def _kind(t):
-    """'map', 'slice', 'struct', 'ptr' (to a struct) or '' for a Go type, from its DWARF name and shape."""
+    """'map', 'slice', 'struct', 'array' (of something that may hold containers), 'ptr' (to a struct or
+    an array) or '' for a Go type, from its DWARF name and shape."""
     name = _type_name(t)
     st = t.strip_typedefs()
     if name.startswith("map["):
@@ -89,23 +97,53 @@ def _kind(t):
         return "slice"
     if st.code == gdb.TYPE_CODE_STRUCT and not name.startswith(("string", "interface", "runtime.iface", "runtime.eface")):
         return "struct"
-    if st.code == gdb.TYPE_CODE_PTR and st.target().strip_typedefs().code == gdb.TYPE_CODE_STRUCT:
-        target_name = _type_name(st.target())
-        if not target_name.startswith(("[]", "hash<", "map<")):
+    if st.code == gdb.TYPE_CODE_ARRAY and st.target().sizeof > 0:
+        return "array"
+    if st.code == gdb.TYPE_CODE_PTR:
+        target = st.target().strip_typedefs()
+        if target.code == gdb.TYPE_CODE_STRUCT and not _type_name(st.target()).startswith(("[]", "hash<", "map<")):
+            return "ptr"
+        if target.code == gdb.TYPE_CODE_ARRAY:
             return "ptr"
     return ""
 
 
-def _container_fields(struct_type):
-    """Fields of a struct whose type is a map or a slice: ``[name, offset, size, type, kind]``."""
+_PATHS = {}
+
+
+def _container_paths(t, derefs):
+    """Maps and slices inside a value of type ``t``: ``[suffix, steps, type, kind]``, where ``steps``
+    are byte offsets with a pointer load between two of them (``[8]``: at +8; ``[8, 16]``: load the
+    pointer at +8, then +16 from where it points). Inline struct fields and array elements add to the
+    last offset; a pointer to a struct or array starts a new one, at most ``derefs`` times."""
+    key = (_type_name(t), derefs)
+    if key in _PATHS:
+        return _PATHS[key]
+    _PATHS[key] = []  # a type that contains itself (through a pointer) ends here
     out = []
-    for f in struct_type.strip_typedefs().fields():
-        if f.bitpos is None or not f.name:
-            continue
-        k = _kind(f.type)
-        if k in ("map", "slice"):
-            out.append([f.name, f.bitpos // 8, f.type.sizeof, _type_name(f.type), k])
-    return out
+    kind = _kind(t)
+    st = t.strip_typedefs()
+    if kind in ("map", "slice"):
+        out.append(["", [0], _type_name(t), kind])
+    elif kind == "struct":
+        for f in st.fields():
+            if f.bitpos is None or not f.name or f.name == "_":
+                continue
+            for suffix, steps, tn, k in _container_paths(f.type, derefs):
+                out.append(["." + f.name + suffix, [steps[0] + f.bitpos // 8] + steps[1:], tn, k])
+    elif kind == "array":
+        lo, hi = st.range()
+        elem = st.target()
+        inner = _container_paths(elem, derefs)
+        if inner:
+            for i in range(lo, min(hi + 1, lo + MAX_ARRAY)):
+                for suffix, steps, tn, k in inner:
+                    out.append([f"[{i}]" + suffix, [steps[0] + i * elem.sizeof] + steps[1:], tn, k])
+    elif kind == "ptr" and derefs > 0:
+        for suffix, steps, tn, k in _container_paths(st.target(), derefs - 1):
+            out.append([suffix, [0] + steps, tn, k])
+    _PATHS[key] = out[:MAX_PATHS]
+    return _PATHS[key]
 
 
 class _JsonCommand(gdb.MICommand):
@@ -198,9 +236,9 @@ class MapTypeCommand(_JsonCommand):
 class GlobalsCommand(_JsonCommand):
     """-goinspect-globals FILE: which candidate globals (JSON list of names in FILE) hold maps or slices.
 
-    The candidates come from the ELF symbol table (data/bss objects), read by
-    goinspect; gdb supplies their DWARF types. Kept: maps, slices, and structs
-    (or pointers to structs) with map/slice fields, one level deep.
+    The candidates come from the ELF symbol table (data/bss objects), read by goinspect; gdb
+    supplies their DWARF types. Kept: maps, slices, and globals with maps or slices inside --
+    struct fields, array elements, and through pointers (``_container_paths``), as ``paths``.
     """
 
     def answer(self, argv):
@@ -213,18 +251,13 @@ class GlobalsCommand(_JsonCommand):
                 continue
             t = sym.type
             kind = _kind(t)
+            if not kind:
+                continue
             entry = {"name": name, "type": _type_name(t), "kind": kind, "size": t.sizeof}
-            if kind == "struct":
-                entry["struct"] = _type_name(t)
-                entry["fields"] = _container_fields(t)
-            elif kind == "ptr":
-                target = t.strip_typedefs().target()
-                entry["struct"] = _type_name(target)
-                entry["fields"] = _container_fields(target)
-            elif kind not in ("map", "slice"):
-                continue
-            if kind in ("struct", "ptr") and not entry["fields"]:
-                continue
+            if kind not in ("map", "slice"):
+                entry["paths"] = _container_paths(t, MAX_DEREFS)
+                if not entry["paths"]:
+                    continue
             out.append(entry)
         return out
 

@@ -190,7 +190,7 @@ def test_pause_stays_short(fleet_service, go_version, capsys):
             prepare_roots(target, census)
             user = [g for g in target.globals() if not g.name.startswith(("runtime.", "internal/"))]
             figures = {}
-            for label, read in (("globals", lambda: find_roots(user, target, target.memory)),
+            for label, read in (("globals", lambda: find_roots(user, target.memory)),
                                 ("globals+stacks", lambda: gather_roots(target, user, target.memory))):
                 with target.paused():
                     t0 = time.perf_counter()

@@ -148,7 +148,7 @@ def test_live_target_identity_and_types_match_the_program(snapshot, go_version) 
 
 
 def test_globals_agree_with_go_tool_nm_and_the_sources(snapshot, toolchain) -> None:
-    """Addresses equal Go's own ``go tool nm``; kinds and container fields agree with the Go sources."""
+    """Addresses equal Go's own ``go tool nm``; kinds and container paths agree with the Go sources."""
     nm = subprocess.run([str(toolchain.go), "tool", "nm", str(snapshot.exe)], capture_output=True, text=True,
                         check=True, env={**os.environ, "GOTOOLCHAIN": "local"}).stdout
     nm_addr = {parts[2]: int(parts[0], 16) for parts in map(str.split, nm.splitlines())
@@ -162,17 +162,19 @@ def test_globals_agree_with_go_tool_nm_and_the_sources(snapshot, toolchain) -> N
     assert re.search(r"var profiles struct \{\s*mu +sync.Mutex\s*m +map\[string\]\*Profile", source)
     profiles = found["runtime/pprof.profiles"]
     assert profiles.kind == "struct"
-    assert [(f.name, f.type_name) for f in profiles.fields] == [("m", "map[string]*runtime/pprof.Profile")]
+    [m] = profiles.paths
+    assert (m.suffix, m.type_name, m.kind, len(m.steps)) == (".m", "map[string]*runtime/pprof.Profile", "map", 1)
     # time: `var Local *Location = &localLoc`; Location's slice fields are read from its source
     zoneinfo = (toolchain.goroot / "src" / "time" / "zoneinfo.go").read_text()
     assert "var Local *Location = &localLoc" in zoneinfo
     body = zoneinfo[zoneinfo.index("type Location struct {"):]
     body = body[:body.index("\n}")]
     slice_fields = re.findall(r"^\s+(\w+)\s+\[\]", body, re.M)
-    local = found["time.Local"]
-    assert local.kind == "ptr" and local.struct_type == "time.Location"
-    assert [f.name for f in local.fields] == slice_fields == ["zone", "tx"]
-    assert local.fields == found["time.localLoc"].fields and found["time.localLoc"].kind == "struct"
+    local, loc = found["time.Local"], found["time.localLoc"]
+    assert local.kind == "ptr" and local.type_name == "*time.Location" and loc.kind == "struct"
+    assert [p.suffix for p in local.paths] == [f".{f}" for f in slice_fields] == [".zone", ".tx"]
+    # the same fields, one pointer load further: through Local's pointer, or at localLoc itself
+    assert [p.steps for p in local.paths] == [(0, *p.steps) for p in loc.paths]
 
 
 def test_the_four_memory_backends_return_identical_bytes(snapshot) -> None:

@@ -43,14 +43,6 @@ class Snapshot:
     graph_seconds: float = 0.0
 
 
-def container_types(globals_: list[Any]) -> set[str]:
-    """Map and slice type names of the globals and of their struct fields (resolved before the pause)."""
-    names = {g.type_name for g in globals_}
-    for g in globals_:
-        names.update(f.type_name for f in getattr(g, "fields", ()))
-    return {n for n in names if n.startswith(("map[", "[]"))}
-
-
 def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, select: Callable[[str], bool],
                   runtime: bool = False, wall_time: float | None = None) -> Snapshot:
     """Pause ``target`` once: find the roots, read every selected map and slice, collect the heap graph.
@@ -61,7 +53,7 @@ def take_snapshot(target: Any, census: Census, plan: ScanPlan, *, source: str, s
     globals_ = target.globals()
     mheap = next((g for g in globals_ if g.name == MHEAP), None)
     user = [g for g in globals_ if runtime or not g.name.startswith(RUNTIME_PREFIXES)]
-    types = container_types(user) | prepare_roots(target, census, runtime=runtime)  # locals' types too
+    types = global_container_types(user) | prepare_roots(target, census, runtime=runtime)  # locals' types too
     census.prepare(types)
     plan.prepare(types)
     snap = Snapshot(source, wall_time if wall_time is not None else time.time(), None, 0.0)

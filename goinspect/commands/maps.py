@@ -22,7 +22,7 @@ from goinspect.errors import UsageError
 from goinspect.render.table import render_table
 from goinspect.render.units import fmt_value
 from goinspect.runtime.census import Census
-from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, prepare_roots, stack_stats
+from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, global_container_types, prepare_roots, stack_stats
 from goinspect.runtime.spans import SpanIndex
 
 MHEAP = "runtime.mheap_"
@@ -97,7 +97,7 @@ def read_target(args: argparse.Namespace, *, want_maps: bool, want_slices: bool,
         mheap = next((g for g in globals_ if g.name == MHEAP), None)
         user = [g for g in globals_ if args.runtime or not g.name.startswith(RUNTIME_PREFIXES)]
         census = Census(target, None)
-        census.prepare(_container_types(user))
+        census.prepare(global_container_types(user))
         prepare_roots(target, census, runtime=args.runtime)  # goroutine-stack locals: DWARF, pclntab, layouts
         maps: list[dict[str, Any]] = []
         slices: list[dict[str, Any]] = []
@@ -134,14 +134,6 @@ def _print_stack_stats(st: dict[str, Any]) -> None:
           f"locals only in registers: {st['in_registers']}, nil/implausible: {st['implausible']}, "
           f"aliases of another root: {st['aliases']}, frames whose map headers could not be paired with their "
           f"variables: {st['ambiguous']}", file=sys.stderr)
-
-
-def _container_types(globals_: list[Any]) -> set[str]:
-    """Map and slice type names of the globals and of their struct fields."""
-    names = {g.type_name for g in globals_}
-    for g in globals_:
-        names.update(f.type_name for f in getattr(g, "fields", ()))
-    return {n for n in names if n.startswith(("map[", "[]"))}
 
 
 def meta(r: Reading) -> dict[str, Any]:

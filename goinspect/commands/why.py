@@ -42,7 +42,7 @@ class GraphReading:
 def read_graph(args: argparse.Namespace) -> GraphReading:
     """Open the target named by ``args`` (``add_target_options``), collect the heap graph of every map and
     slice root in one pause, and analyse it after the target is resumed."""
-    from goinspect.runtime.roots import gather_roots, prepare_roots
+    from goinspect.runtime.roots import gather_roots, global_container_types, prepare_roots
 
     with opened(args) as target:
         globals_ = target.globals()
@@ -51,8 +51,7 @@ def read_graph(args: argparse.Namespace) -> GraphReading:
             raise InputError("the target has no runtime.mheap_ variable, so its heap cannot be walked.")
         user = [g for g in globals_ if args.runtime or not g.name.startswith(RUNTIME_PREFIXES)]
         census = Census(target, None)
-        types = {n for g in user for n in [g.type_name, *(f.type_name for f in getattr(g, "fields", ()))]
-                 if n.startswith(("map[", "[]"))}
+        types = global_container_types(user)
         census.prepare(types)
         stack_types = prepare_roots(target, census, runtime=args.runtime)
         plan = ScanPlan(target)

@@ -25,17 +25,27 @@ from typing import Any, Callable, Iterable, Protocol
 import numpy as np
 
 from goinspect.runtime.bulk import read_or_none, uint_at
-from goinspect.runtime.types import PTR_SIZE, Memory, Types, slice_elem, split_map_type
+from goinspect.runtime.types import PTR_SIZE, Memory, slice_elem, split_map_type
 
 #: Packages that are the runtime's own bookkeeping: their globals and locals are left out unless asked for.
 RUNTIME_PREFIXES = ("runtime.", "internal/", "runtime/internal/")
 
 
+class PathLike(Protocol):
+    suffix: str
+    steps: tuple[int, ...]
+    type_name: str
+    kind: str
+
+
 class GlobalLike(Protocol):
+    """A global as ``goinspect.target.open.GlobalVar`` describes it."""
+
     name: str
     addr: int
     type_name: str
     kind: str
+    paths: tuple[PathLike, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,48 +82,50 @@ class Root:
         return split_map_type(self.type_name) if self.kind == "map" else ("", slice_elem(self.type_name))
 
 
-def _kind(type_name: str) -> str | None:
-    if type_name.startswith("map["):
-        return "map"
-    if type_name.startswith("[]"):
-        return "slice"
-    return None
+def find_roots(globals_: Iterable[GlobalLike], mem: Memory) -> list[Root]:
+    """Every map/slice global, then the maps and slices inside globals (struct fields, array elements,
+    through pointers): ``pkg.var``, ``pkg.var.field``, ``pkg.var[3].field``.
 
-
-def find_roots(globals_: Iterable[GlobalLike], types: Types, mem: Memory) -> list[Root]:
-    """Every map/slice global, then map/slice fields of struct globals and of structs global pointers point to.
-
-    Globals that carry their container ``fields`` (``goinspect.target.open.GlobalVar``) are not
-    looked up again; others get their struct layout from ``types``. Reads memory only for
-    pointer globals (to follow them), so call it while a live target is paused.
+    Pointers on a path are loaded from ``mem``, so call it while a live target is paused. One map or
+    slice is one root: when several paths reach the same one (``time.Local`` is ``&time.localLoc``),
+    the path with the fewest pointers on the way (then the shortest name) names it.
     """
-    out: list[Root] = []
+    found: list[tuple[int, str, Root]] = []
     for g in globals_:
-        kind = _kind(g.type_name)
-        if kind:
-            out.append(Root(g.name, "global", kind, g.addr, g.type_name))
+        if g.kind in ("map", "slice"):
+            found.append((0, g.name, Root(g.name, "global", g.kind, g.addr, g.type_name)))
             continue
-        if g.kind == "ptr":
-            data = read_or_none(mem, g.addr, PTR_SIZE)
-            base = uint_at(data, 0, PTR_SIZE) if data else 0
-            struct_name = getattr(g, "struct_type", "") or g.type_name.removeprefix("*")
-        elif g.kind == "struct":
-            base, struct_name = g.addr, getattr(g, "struct_type", "") or g.type_name
-        else:
+        for path in g.paths:
+            addr: int | None = g.addr + path.steps[0]
+            for step in path.steps[1:]:
+                data = read_or_none(mem, addr, PTR_SIZE)  # type: ignore[arg-type]
+                ptr = uint_at(data, 0, PTR_SIZE) if data else 0
+                addr = ptr + step if ptr else None
+                if addr is None:
+                    break
+            if addr is not None:
+                name = g.name + path.suffix
+                found.append((len(path.steps) - 1, name, Root(name, "global", path.kind, addr, path.type_name)))
+    out: list[Root] = []
+    taken: set[tuple[Any, ...]] = set()
+    for _derefs, _name, r in sorted(found, key=lambda f: (f[0], len(f[1]), f[1])):
+        # One variable reached twice is one root; so is one map or array held by two variables -- but
+        # distinct variables that hold nothing (nil maps, slices with no array) stay apart.
+        value = _value_key(r.kind, _root_words(r, mem))
+        keys = [("at", r.kind, r.addr)] + ([value] if value[1] else [])
+        if any(k in taken for k in keys):
             continue
-        if not base:
-            continue
-        fields = getattr(g, "fields", ())
-        if not fields:
-            try:
-                fields = tuple(types.layout(struct_name).fields.values())
-            except (LookupError, ValueError, AttributeError):
-                continue
-        for f in fields:
-            fk = _kind(f.type_name)
-            if fk:
-                out.append(Root(f"{g.name}.{f.name}", "global", fk, base + f.offset, f.type_name))
+        taken.update(keys)
+        out.append(r)
     return sorted(out, key=lambda r: r.name)
+
+
+def global_container_types(globals_: Iterable[GlobalLike]) -> set[str]:
+    """The map and slice types the globals hold, themselves or inside (resolved before a pause)."""
+    names: set[str] = set()
+    for g in globals_:
+        names.update([g.type_name] if g.kind in ("map", "slice") else (p.type_name for p in g.paths))
+    return names
 
 
 # -- goroutine stacks -------------------------------------------------------------------------------
@@ -179,7 +191,7 @@ def gather_roots(target: Any, globals_: Iterable[GlobalLike], mem: Memory, *, ru
     """Every root: the globals (runtime ones only with ``runtime``) as ``find_roots`` finds them, then the
     maps and slices in goroutine-stack locals (``stack_roots``). Call while a live target is paused."""
     user = [g for g in globals_ if runtime or not g.name.startswith(RUNTIME_PREFIXES)]
-    out = find_roots(user, target, mem)
+    out = find_roots(user, mem)
     prepare_roots(target, runtime=runtime)  # a no-op when done before the pause, as it should be
     ctx = _PREPARED.get(target)
     if ctx is not None:

@@ -7,7 +7,7 @@ runtime decoders (``goinspect.runtime``) read through ``Target.memory`` and
 
 from goinspect.target.layouts import FieldLayout, MapType, MissingType, StructLayout
 from goinspect.target.memory import Memory, TargetExited, UnreadableMemory
-from goinspect.target.open import GlobalVar, Target, open_core, open_live
+from goinspect.target.open import ContainerPath, GlobalVar, Target, open_core, open_live
 
-__all__ = ["FieldLayout", "GlobalVar", "MapType", "Memory", "MissingType", "StructLayout", "Target",
+__all__ = ["ContainerPath", "FieldLayout", "GlobalVar", "MapType", "Memory", "MissingType", "StructLayout", "Target",
            "TargetExited", "UnreadableMemory", "open_core", "open_live"]

@@ -25,7 +25,7 @@ from typing import Any
 from goinspect.errors import GoinspectError, InputError
 from goinspect.gdb.session import GdbCommandError, GdbSession, process_state
 from goinspect.target.elf import CoreInfo, ExeInfo, data_symbols, read_core, read_exe
-from goinspect.target.layouts import FieldLayout, LayoutCache, MapType, MissingType, StructLayout, layout_or_error
+from goinspect.target.layouts import LayoutCache, MapType, MissingType, StructLayout, layout_or_error
 from goinspect.target.memory import CoreMemory, GdbMemory, Memory, ProcMemory, Segment, TargetExited
 
 #: Runtime types every map/slice reader needs; fetched before attaching (missing ones are simply absent).
@@ -36,17 +36,28 @@ RUNTIME_TYPES = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerPath:
+    """A map or slice inside a global: named ``global + suffix`` (``.store.m``, ``[3].m``), found from the
+    global's address by ``steps`` -- add the first, then for each next one load the pointer there and
+    add it (a nil pointer on the way: nothing there now)."""
+
+    suffix: str
+    steps: tuple[int, ...]
+    type_name: str
+    kind: str  # 'map' | 'slice'
+
+
 @dataclass
 class GlobalVar:
-    """A global variable holding a map or slice, or a struct (``kind='struct'``, or a pointer to one,
-    ``kind='ptr'``) with map/slice ``fields`` one level down."""
+    """A global variable holding a map or slice, or one with maps/slices inside (``paths``: struct fields,
+    array elements, through pointers -- up to three pointers deep)."""
 
     name: str
     addr: int
     type_name: str
-    kind: str  # 'map' | 'slice' | 'struct' | 'ptr'
-    fields: tuple[FieldLayout, ...] = ()
-    struct_type: str = ""
+    kind: str  # 'map' | 'slice' | 'struct' | 'array' | 'ptr'
+    paths: tuple[ContainerPath, ...] = ()
 
 
 def supported_releases() -> tuple[tuple[int, int], tuple[int, int]]:
@@ -125,7 +136,7 @@ class Target:
             self._cache.put("globals", entries)
         return [
             GlobalVar(e["name"], e["addr"] + self._bias, e["type"], e["kind"],
-                      tuple(FieldLayout(f[0], f[1], f[2], f[3]) for f in e.get("fields", ())), e.get("struct", ""))
+                      tuple(ContainerPath(p[0], tuple(p[1]), p[2], p[3]) for p in e.get("paths", ())))
             for e in entries
         ]
 
@@ -295,9 +306,7 @@ def _prefetch(target: Target) -> None:
     target.prefetch(RUNTIME_TYPES)
     names = set()
     for g in target.globals():
-        if g.kind == "map":
-            names.add(g.type_name)
-        names.update(f.type_name for f in g.fields if f.type_name.startswith("map["))
+        names.update([g.type_name] if g.kind == "map" else (p.type_name for p in g.paths if p.kind == "map"))
     target._raw_map_types(sorted(names))
     target.prefetch([n for mt in target._cache.data["map_types"].values() if mt
                      for n in (mt.get("header"), mt.get("bucket"), mt.get("table"), mt.get("group"), mt.get("slot"))
