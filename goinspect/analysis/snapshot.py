@@ -17,7 +17,7 @@ import numpy as np
 from goinspect.analysis.graph import HeapGraph
 from goinspect.runtime.census import Census
 from goinspect.runtime.heapgraph import ScanPlan, collect
-from goinspect.runtime.roots import Root, gather_roots, prepare_roots
+from goinspect.runtime.roots import Root, gather_roots, global_container_types, prepare_roots
 from goinspect.runtime.spans import SpanIndex
 from goinspect.runtime.types import has_pointers, slice_elem
 

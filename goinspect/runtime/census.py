@@ -13,7 +13,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from goinspect.runtime import classic, entries, ownership, swiss
-from goinspect.runtime.bulk import KeptRows, read_or_none, uint_at
+from goinspect.runtime.bulk import KeptRows
 from goinspect.runtime.roots import Root
 from goinspect.runtime.slices import SliceInfo, read_slice
 from goinspect.runtime.spans import SpanIndex
