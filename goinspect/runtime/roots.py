@@ -1,7 +1,8 @@
 """Find the maps and slices a program holds: its roots.
 
-- Globals of map or slice type, and map/slice fields of global structs (one level, also through
-  a pointer to a struct): ``pkg.var`` and ``pkg.var.field``, root ``global``.
+- Globals of map or slice type, and the maps and slices inside globals (struct fields, array
+  elements, through pointers: the paths ``-goinspect-globals`` lists): ``pkg.var``,
+  ``pkg.var.field``, ``pkg.var.shards[3].seen``, root ``global``.
 - Goroutine-stack locals and parameters (``goinspect.runtime.goroutines`` walks every goroutine's
   frames, ``goinspect.symbolize.dwarf_locals`` says where each local lives at a PC): a map or slice
   variable, a map/slice field of a struct variable, or one behind a pointer variable (including
