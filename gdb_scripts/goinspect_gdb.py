@@ -96,16 +96,25 @@ def _kind(t):
     if name.startswith("[]") and st.code == gdb.TYPE_CODE_STRUCT:
         return "slice"
     if st.code == gdb.TYPE_CODE_STRUCT and not name.startswith(("string", "interface", "runtime.iface", "runtime.eface")):
-        return "struct"
+        return "" if _is_interface(st) else "struct"
     if st.code == gdb.TYPE_CODE_ARRAY and st.target().sizeof > 0:
         return "array"
     if st.code == gdb.TYPE_CODE_PTR:
-        target = st.target().strip_typedefs()
-        if target.code == gdb.TYPE_CODE_STRUCT and not _type_name(st.target()).startswith(("[]", "hash<", "map<")):
-            return "ptr"
-        if target.code == gdb.TYPE_CODE_ARRAY:
+        target, target_name = st.target().strip_typedefs(), _type_name(st.target())
+        # Never into the runtime's own objects: a channel is a pointer to hchan<T> (its wait queues lead to
+        # goroutines), an itab or type descriptor holds static method tables.
+        if target_name.startswith(("[]", "runtime.", "internal/")) or "<" in target_name:
+            return ""
+        if target.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_ARRAY) and not _is_interface(target):
             return "ptr"
     return ""
+
+
+def _is_interface(st):
+    """A named interface type is a struct of (tab, data) or (_type, data) in Go's DWARF: its dynamic
+    value is not typed statically, so it is not followed."""
+    names = [f.name for f in st.fields()] if st.code == gdb.TYPE_CODE_STRUCT else []
+    return names in (["tab", "data"], ["_type", "data"])
 
 
 _PATHS = {}

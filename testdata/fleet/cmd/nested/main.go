@@ -66,14 +66,17 @@ func main() {
 	for i := range svc.shards {
 		svc.shards[i].seen = map[int64]int64{}
 	}
-	fleetkit.Map("main.users.byName", &users.byName)
+	// The truth readers go through the globals each time (MapAt): a pointer kept into the service would
+	// itself be a path from the harness to the maps.
+	fleetkit.MapAt("main.users.byName", func() map[string]int { return users.byName })
 	fleetkit.Expect("main.users.byName", "healthy", "filled once in main; main.svc.users is the same store")
 	for i := range svc.shards {
+		i := i // the module's go line predates per-iteration loop variables
 		name := fmt.Sprintf("main.svc.shards[%d].seen", i)
-		fleetkit.Map(name, &svc.shards[i].seen)
+		fleetkit.MapAt(name, func() map[int64]int64 { return svc.shards[i].seen })
 		fleetkit.Expect(name, "leak", "every step adds perStep/4 entries to each shard and deletes none")
 	}
-	fleetkit.Slice("main.svc.audit.events", &svc.audit.events)
+	fleetkit.SliceAt("main.svc.audit.events", func() []int64 { return svc.audit.events })
 	fleetkit.Expect("main.svc.audit.events", "leak", "every step appends perStep events, none is ever dropped")
 	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Run(step)

@@ -68,6 +68,13 @@ func Map[K comparable, V any](name string, p *map[K]V) {
 	mapReaders[name] = func() MapTruth { return MapOf(*p) }
 }
 
+// MapAt registers a map the program reaches through its own globals each time (get reads it, e.g.
+// svc.shards[i].seen): unlike Map's pointer into a heap object, the harness then holds nothing that
+// leads to the program's heap, so its registry adds no path to the maps goinspect judges.
+func MapAt[K comparable, V any](name string, get func() map[K]V) {
+	mapReaders[name] = func() MapTruth { return MapOf(get()) }
+}
+
 // MapOf is map m's truth now: len from the language, the rest read through unsafe.
 func MapOf[K comparable, V any](m map[K]V) MapTruth {
 	t := reflect.TypeOf(m)
@@ -90,6 +97,11 @@ func MapOf[K comparable, V any](m map[K]V) MapTruth {
 // Slice registers the package-level slice *p under its qualified Go name.
 func Slice[T any](name string, p *[]T) {
 	sliceReaders[name] = func() SliceTruth { return SliceOf(*p) }
+}
+
+// SliceAt is MapAt for a slice.
+func SliceAt[T any](name string, get func() []T) {
+	sliceReaders[name] = func() SliceTruth { return SliceOf(get()) }
 }
 
 // SliceOf is slice s's header now.
