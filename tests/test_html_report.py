@@ -204,6 +204,12 @@ def test_unmatched_sites_biggest_first_and_the_tail_folded():
     assert_self_contained(page)  # a profile URL is shown as text, never as a link
 
 
+def test_first_sample_time_is_a_date_not_a_timestamp():
+    report = _report([_map("main.m", "healthy", [1, 1], retained=64)], [], 2)
+    report["target"]["started_at"] = 1796352807.7
+    assert "First sample 2026-12-04 02:53:27 UTC" in Page(render_html(report)).body_text
+
+
 def test_cores_and_profiles_only_headers():
     cores = _report([_map("main.m", "leak", [1, 2], retained=1)], [], 2)
     cores["target"].update(kind="core", pid=None, cores=["/tmp/core.1", "/tmp/core.2"])

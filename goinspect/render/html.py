@@ -18,6 +18,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from goinspect import __version__
@@ -154,7 +155,8 @@ def _header(target: dict[str, Any]) -> str:
         rows.append(("Target", f"live process, pid {esc(target.get('pid', '—'))}"))
     rows.append(("Executable", f"<code>{esc(target.get('exe') or '—')}</code>"))
     if target.get("started_at"):
-        rows.append(("First sample", esc(target["started_at"])))
+        when = datetime.fromtimestamp(float(target["started_at"]), timezone.utc)
+        rows.append(("First sample", esc(when.isoformat(sep=" ", timespec="seconds").replace("+00:00", " UTC"))))
     impl = target.get("map_impl")
     rows.append(("Go", esc(target.get("go_version") or "—") + (f" · {esc(impl)} maps" if impl else "")))
     times = [float(t) for t in target.get("times") or []]
