@@ -16,6 +16,9 @@ or a size from here.
   needs -- never a different verdict. The same core alone (no profiles) must give exactly the
   snapshot-decidable verdicts and ``undetermined`` for everything else.
 
+- Several cores: three gcores of one program, a step apart, analyzed together in time order
+  (``--core A --core B --core C``), must give every declared verdict, time-based ones included.
+
 Items no program declares (the standard library's tables) must never raise an alarm.
 """
 
@@ -148,5 +151,40 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
     wrong = [f"{n}: want {w if w in ONE_SNAPSHOT else 'undetermined'}, got {got[n]['verdict'] if n in got else None}"
              for n, w in expect.items()
              if n not in got or got[n]["verdict"] != (w if w in ONE_SNAPSHOT else "undetermined")]
+    assert not wrong, "\n".join(wrong)
+    assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
+
+
+@pytest.mark.parametrize("program", ["nested", "churn"])
+def test_core_series_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, capsys):
+    """Growth, churn and health decided from cores alone: one gcore per sample, the program stepped between."""
+    if os.geteuid() != 0 or shutil.which("gcore") is None:
+        pytest.skip("gcore needs root (ptrace) and gdb's gcore")
+    cores: list[Path] = []
+    try:
+        with fleet_service(program) as svc:
+            start = svc.truth()["expect_from_phase"]
+            for i in range(SAMPLES):
+                steps = start if i == 0 else 1
+                if steps:
+                    svc.advance(steps)
+                prefix = tmp_path / f"core{i}"
+                subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=300)
+                cores.append(Path(f"{prefix}.{svc.pid}"))
+                if shutil.which("fallocate"):
+                    subprocess.run(["fallocate", "--dig-holes", str(cores[-1])], check=False, capture_output=True)
+            truth = svc.truth()
+        report = analyze(AnalyzeRequest(cores=tuple(map(str, cores)), exe=str(fleet_exe(program))))
+    finally:
+        for c in cores:
+            c.unlink(missing_ok=True)
+    assert report["target"]["kind"] == "core" and report["target"]["samples"] == SAMPLES
+    expect, got = declared(truth), judged(report)
+    with capsys.disabled():
+        print("\n" + table(program, go_version, "3 cores", expect, got))
+    check_complete(report)
+    wrong = [f"{n}: want {w}, got {got[n]['verdict'] if n in got else 'nothing'}"
+             + (f" -- {[e['text'] for e in got[n]['evidence']]}" if n in got else "")
+             for n, w in expect.items() if n not in got or got[n]["verdict"] != w]
     assert not wrong, "\n".join(wrong)
     assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
