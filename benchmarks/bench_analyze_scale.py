@@ -4,13 +4,13 @@ small objects -- reachability, dominators, verdicts -- in <= 30 s with peak memo
 The target is ``benchmarks/scale`` (its own tiny Go module, not a fleet program: every fleet
 test would otherwise pay for filling a million entries), built with each Go version, so both
 map layouts are measured (1.23: classic buckets; 1.26: Swiss tables). Once it prints READY the
-benchmark runs, as a subprocess, ``goinspect analyze --pid P --json`` when that command exists
+benchmark runs, as a subprocess, ``goinspect analyze --pid P --samples 3 --json`` when that command exists
 (else ``goinspect why main.index --pid P --json``: the same read + graph + dominators, without
 verdicts) and reports its wall time, the target's pause, and its peak RSS (``wait4``). It also
 checks the answer: the map's value objects must number the map's len, and the bytes reachable
 through its values must be len x the block the runtime gives one value object.
 
-    python benchmarks/bench_analyze_scale.py [--go 1.23.9 --go 1.26.6] [--n 1000000] [--json]
+    python benchmarks/bench_analyze_scale.py [--go 1.23.9 --go 1.26.6] [--n 1000000] [--samples 3] [--json]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def figures(kind: str, doc: dict, n: int) -> dict:
             "graph": doc.get("graph"), "read_s": doc.get("read_seconds"), "graph_s": doc.get("graph_seconds")}
 
 
-def run_one(version: str, n: int) -> dict:
+def run_one(version: str, n: int, samples: int) -> dict:
     from goinspect.model.sizeclasses import block_size
     from goinspect.run.build import build_program
     from goinspect.run.toolchain import ensure_go
@@ -98,7 +98,8 @@ def run_one(version: str, n: int) -> dict:
     proc, item_size = start_target(exe, n)
     try:
         kind = "analyze" if has_analyze() else "why"
-        cmd = [goinspect, "analyze", "--pid", str(proc.pid), "--json"] if kind == "analyze" else \
+        cmd = [goinspect, "analyze", "--pid", str(proc.pid), "--samples", str(samples), "--interval", "0.5",
+               "--json"] if kind == "analyze" else \
             [goinspect, "why", VAR, "--pid", str(proc.pid), "--json"]
         rc, out, wall, rss = measured(cmd, timeout=600)
         if rc != 0:
@@ -110,7 +111,8 @@ def run_one(version: str, n: int) -> dict:
     f = figures(kind, doc, n)
     want_reach = n * block_size(item_size, True, version)  # item holds no pointers: a noscan block each
     ok_reach = f.get("reachable_bytes") == want_reach
-    label = "goinspect analyze --pid P --json" if kind == "analyze" else f"goinspect why {VAR} --pid P --json"
+    label = f"goinspect analyze --pid P --samples {samples} --interval 0.5 --json" if kind == "analyze" else \
+        f"goinspect why {VAR} --pid P --json"
     return {"go": version, "entries": n, "command": label,
             "wall_s": round(wall, 2), "peak_rss_bytes": rss, "reachable_expected": want_reach,
             "reachable_ok": ok_reach, "within_targets": wall <= MAX_SECONDS and rss <= MAX_RSS_BYTES, **f}
@@ -120,16 +122,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--go", action="append", help="Go version(s) (default 1.23.9 and 1.26.6)")
     ap.add_argument("--n", type=int, default=1_000_000, help="map entries (default 1,000,000)")
+    ap.add_argument("--samples", type=int, default=3,
+                    help="snapshots analyze takes (default 3: enough for a verdict about time)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     results = []
     for v in args.go or ["1.23.9", "1.26.6"]:
-        r = run_one(v, args.n)  # one subprocess per run: RUSAGE_CHILDREN's max is this run's (runs grow n-wise)
+        r = run_one(v, args.n, args.samples)  # one subprocess per run: RUSAGE_CHILDREN's max is this run's (runs grow n-wise)
         results.append(r)
         if not args.json:
             g = r.get("graph") or {}
             print(f"Go {v}: {r['command']}: {r['wall_s']:.1f} s wall (target {MAX_SECONDS:.0f} s), "
-                  f"pause {r['pause_s'] or 0:.2f} s, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB "
+                  f"last pause {r['pause_s'] or 0:.2f} s, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB "
                   f"(target {MAX_RSS_BYTES >> 30} GiB); graph {g.get('nodes')} objects, {g.get('edges')} edges; "
                   + (f"verdict {r['verdict']}; " if r.get("verdict") else "")
                   + f"reachable through values {r['reachable_bytes']} B "
