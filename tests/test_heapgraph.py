@@ -124,6 +124,8 @@ def test_slicepin_tail_retains_the_whole_array(go_version, fleet_service):
     assert g.structure_bytes("main.tail") == big  # the 128-byte tail's allocation is the whole array
     assert g.retained_bytes("main.tail") == big
     assert g.reachable_bytes("main.tail") == 0  # int64 elements point nowhere
+    head = truth["extra"]["buf_bytes"]  # buf[:64]: its cap reaches the whole buffer, all of it retained
+    assert g.structure_bytes("main.head") == g.retained_bytes("main.head") == head
     copied = truth["slices"]["main.copied"]
     assert g.retained_bytes("main.copied") == block_size(copied["cap"] * copied["elem_size"], True, go_version)
     assert g.path("main.tail") == ["global main.tail", f"slice array {hex(g.items['main.tail'].node)} (64MB)"]

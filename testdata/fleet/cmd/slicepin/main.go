@@ -2,7 +2,10 @@
 // []int64, keeps only its last 16 elements as main.tail and drops the rest:
 // the 128-byte tail keeps the whole array alive. main.copied takes the same
 // 16 elements of a second 64 MiB array by copying them (the fix), which frees
-// that array. After a GC, about one 64 MiB array per program is in use.
+// that array. main.head is the other common shape: the first 64 bytes of an
+// 8 MiB buffer read once at start (head = buf[:64]), whose cap still reaches
+// the whole buffer though nothing ever uses it. After a GC, about one 64 MiB
+// array (and the 8 MiB buffer) per program is in use.
 package main
 
 import "goinspect.test/fleet/internal/fleetkit"
@@ -10,11 +13,14 @@ import "goinspect.test/fleet/internal/fleetkit"
 const (
 	bigLen  = 8 << 20 // elements: 64 MiB of int64
 	tailLen = 16
+	bufLen  = 8 << 20 // bytes of the buffer main.head keeps the start of
+	headLen = 64
 )
 
 var (
 	tail   []int64
 	copied []int64
+	head   []byte
 )
 
 func fill(s []int64, phase int) {
@@ -34,6 +40,14 @@ func step(phase int) {
 }
 
 func main() {
+	buf := make([]byte, bufLen)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	head = buf[:headLen] // cap(head) == bufLen: the whole buffer stays
+	fleetkit.Slice("main.head", &head)
+	fleetkit.Expect("main.head", "slice-pinning", "the first 64 bytes of an 8 MiB buffer; its len never grows into the rest")
+	fleetkit.Extra("buf_bytes", func() any { return bufLen })
 	fleetkit.Slice("main.tail", &tail)
 	fleetkit.Slice("main.copied", &copied)
 	fleetkit.Expect("main.tail", "slice-pinning", "a 16-element tail of a 64 MiB array keeps the whole array alive")
