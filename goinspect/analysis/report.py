@@ -60,7 +60,7 @@ def map_sample(snap: Snapshot, m: dict[str, Any], t: float, prev_targets: np.nda
                   impl=m["impl"], B=B, growing=growing, oldbuckets=old, nevacuate=nevac, noverflow=nover,
                   overflow_buckets=ovf, capacity=capacity, tombstones=tombstones, key_size=int(mem["key_size"]),
                   elem_size=int(mem["elem_size"]), turnover=turnover(prev_targets, targets), rooted=True,
-                  noscan=snap.noscan.get(m["name"]))
+                  noscan=snap.noscan.get(m["name"]), addr=_address(m.get("addr")))
     return s, targets
 
 
@@ -70,7 +70,14 @@ def slice_sample(snap: Snapshot, s: dict[str, Any], t: float, prev_targets: np.n
     return SliceSample(t=t, len=int(s["len"]), cap=int(s["cap"]), elem_size=int(s["elem_size"]),
                        alloc_bytes=s["alloc_size_bytes"], offset_in_alloc=s["offset_in_alloc"],
                        reachable_bytes=reach, retained_bytes=retained, turnover=turnover(prev_targets, targets),
-                       rooted=True, noscan=snap.noscan.get(s["name"])), targets
+                       rooted=True, noscan=snap.noscan.get(s["name"]), array=_address(s.get("array_addr"))), targets
+
+
+def _address(text: str | int | None) -> int | None:
+    """An address as the census JSON gives it (``0x…``), None when absent."""
+    if text is None:
+        return None
+    return int(text, 16) if isinstance(text, str) else int(text)
 
 
 def occupancy(m: dict[str, Any], bucket_live: np.ndarray | None = None) -> dict[str, Any] | None:

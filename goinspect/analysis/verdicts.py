@@ -79,6 +79,7 @@ class MapSample:
     turnover: float | None
     rooted: bool
     noscan: bool | None = None
+    addr: int | None = None  # the header's address (a map made anew has another)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class SliceSample:
     turnover: float | None
     rooted: bool
     noscan: bool | None = None
+    array: int | None = None  # the array's address (a slice made anew, or reallocated, has another)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +307,13 @@ class TimeFacts:
     rooted: bool
     structure_kinds: tuple[str, ...] = ()
     retained: Trend | None = None  # the item's retained bytes (dominator subtree), when the graph measured them
+    #: Per interval: whether the item's own allocation (map header, slice array) is a different one than
+    #: in the previous sample; None where either address is unknown.
+    remade: list[bool | None] = field(default_factory=list)
+
+    @property
+    def remade_every_interval(self) -> bool:
+        return self.n >= 2 and len(self.remade) == self.n - 1 and all(self.remade)
 
     @property
     def growing(self) -> list[Trend]:
@@ -386,10 +395,11 @@ class TimeFacts:
 
 def _time_facts(size_series: list[tuple[str, list[int]]], t: list[float], sites: Sequence[SiteSeries],
                 turnover: list[float | None], rooted: bool, structure_kinds: tuple[str, ...] = (),
-                retained: list[int] | None = None) -> TimeFacts:
+                retained: list[int] | None = None, addrs: Sequence[int | None] = ()) -> TimeFacts:
     trends = [tr for what, values in size_series if (tr := trend_of(what, values, t)) is not None]
     kept = trend_of("retained bytes", retained, t) if retained and any(retained) else None
-    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted, structure_kinds, kept)
+    remade = [None if not a or not b else a != b for a, b in zip(addrs, addrs[1:])]
+    return TimeFacts(len(t), trends, _site_views(sites), turnover, rooted, structure_kinds, kept, remade)
 
 
 def _size_evidence(f: TimeFacts) -> list[Evidence]:
@@ -450,6 +460,13 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
 
 def _steady(f: TimeFacts, kind: str, evidence: list[Evidence]) -> tuple[str, str, str | None]:
     """churn, healthy or undetermined for an item that neither leaks nor wastes memory."""
+    if f.remade_every_interval:
+        own = "map header" if kind == "map" else "array"
+        evidence.append(Evidence("snapshots", f"its {own} was a new allocation in every interval (the previous one "
+                                 "dropped) while its size held: the variable is rebuilt, not updated",
+                                 {"remade": f.remade}))
+        conf = "high" if f.n >= CONFIDENT_SAMPLES else "low"
+        return "churn", conf, None if conf == "high" else f"{CONFIDENT_SAMPLES}+ samples"
     if f.n >= 2 and f.turnover_known:
         if f.turnover_sustained:
             conf = "high" if f.replaced >= 0.5 and f.n >= CONFIDENT_SAMPLES else ("medium" if f.n >= 3 else "low")
@@ -509,7 +526,7 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its values", [s.reachable_bytes for s in samples]))
     f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples),
-                    MAP_STRUCTURE_KINDS, [s.retained_bytes for s in samples])
+                    MAP_STRUCTURE_KINDS, [s.retained_bytes for s in samples], [s.addr for s in samples])
     evidence = _size_evidence(f) + _map_model_evidence(samples, v) + _site_evidence(f.sites, f.site_total)
 
     leak = _leak_or_conflict(f, "map")
@@ -664,7 +681,7 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
     if any(s.reachable_bytes for s in samples):
         size_series.append(("bytes reachable through its elements", [s.reachable_bytes for s in samples]))
     f = _time_facts(size_series, t, sites, [s.turnover for s in samples[1:]], all(s.rooted for s in samples),
-                    retained=[s.retained_bytes for s in samples])
+                    retained=[s.retained_bytes for s in samples], addrs=[s.array for s in samples])
     evidence = _size_evidence(f) + _site_evidence(f.sites, f.site_total)
     clone = clone_bytes(last.len, last.elem_size, last.noscan, v)
     if last.alloc_bytes is not None:

@@ -5,6 +5,9 @@
 // main.recent is a sliding window of the last recentLen requests kept as
 // recent = append(recent[1:], r): the popped ones stay in the array's prefix
 // (the GC still sees them) until append reallocates -- bounded, not a leak.
+// main.page and main.tally are rebuilt, not updated: every step makes a fresh
+// 4 KiB page and a fresh 64-entry map and drops the previous ones. Neither
+// holds a pointer, so only their own allocation changing says churn.
 package main
 
 import (
@@ -18,6 +21,8 @@ const (
 	window      = 2000
 	payloadSize = 1024
 	recentLen   = 256
+	pageSize    = 4096
+	tallySize   = 64
 )
 
 type request struct {
@@ -29,11 +34,19 @@ var (
 	inflight = map[int64]*request{}
 	batch    []*request
 	recent   = make([]*request, recentLen)
+	page     []byte
+	tally    map[int64]int64
 	nextID   int64
 	rng      = rand.New(rand.NewSource(3))
 )
 
 func step(phase int) {
+	page = make([]byte, pageSize)
+	page[rng.Intn(pageSize)] = 1
+	tally = make(map[int64]int64, tallySize)
+	for i := int64(0); i < tallySize; i++ {
+		tally[i] = int64(phase) * i
+	}
 	batch = batch[:0]
 	for i := 0; i < perStep; i++ {
 		nextID++
@@ -53,6 +66,10 @@ func main() {
 	fleetkit.Map("main.inflight", &inflight)
 	fleetkit.Slice("main.batch", &batch)
 	fleetkit.Slice("main.recent", &recent)
+	fleetkit.Slice("main.page", &page)
+	fleetkit.Map("main.tally", &tally)
+	fleetkit.Expect("main.page", "churn", "a fresh 4 KiB page every step, the previous one dropped")
+	fleetkit.Expect("main.tally", "churn", "a fresh 64-entry map every step, the previous one dropped")
 	fleetkit.Expect("main.inflight", "churn", "perStep requests admitted and retired every step; len stays window")
 	fleetkit.Expect("main.batch", "churn", "reused slice whose elements are all fresh requests every step; len and cap stay")
 	fleetkit.Expect("main.recent", "churn", "a sliding window: every step pushes perStep fresh requests and pops as many; len stays recentLen")
