@@ -72,7 +72,7 @@ class _Func:
     inl_index_table: int  # pctab offset of PCDATA_InlTreeIndex, 0 if none
     inl_tree: int  # virtual address of the inline tree, 0 if none
     pcsp: int = 0  # pctab offset of the SP-delta table (frame size at each PC)
-    stack_objects: int = 0  # virtual address of FUNCDATA_StackObjects, 0 if none
+    stack_objects: int = -1  # FUNCDATA_StackObjects' offset from go:func.*, -1 if none (resolved when asked)
 
 
 class PcLnTab:
@@ -176,7 +176,8 @@ class PcLnTab:
         nfuncdata = self.buf[base + 43]
         arrays = base + _FUNC_FIXED
         inl_index_table = self._u32(arrays + 4 * PCDATA_INL_TREE_INDEX) if npcdata > PCDATA_INL_TREE_INDEX else 0
-        inl_tree = self._funcdata(arrays + 4 * npcdata, nfuncdata, FUNCDATA_INL_TREE)
+        inl_off = self._funcdata(arrays + 4 * npcdata, nfuncdata, FUNCDATA_INL_TREE)
+        inl_tree = self.gofunc + inl_off if inl_off >= 0 else 0
         stack_objects = self._funcdata(arrays + 4 * npcdata, nfuncdata, FUNCDATA_STACK_OBJECTS)
         f = _Func(
             index=index,
@@ -196,36 +197,36 @@ class PcLnTab:
         return f
 
     def _funcdata(self, table: int, n: int, which: int) -> int:
-        """Virtual address of a function's FUNCDATA ``which`` (offsets from go:func.*), 0 if it has none."""
+        """Offset of a function's FUNCDATA ``which`` from go:func.*, -1 if it has none."""
         if n <= which:
-            return 0
+            return -1
         off = self._u32(table + 4 * which)
-        return 0 if off == 0xFFFFFFFF else self.gofunc + off
+        return -1 if off == 0xFFFFFFFF else off
 
     def stack_objects(self, index: int) -> tuple[StackObject, ...]:
         """The function's stack objects (``runtime.getStackMap``'s ``objs``), their pointer masks read
         from .rodata (``moduledata.rodata + gcdataoff``)."""
         cached = self._stack_objects.get(index)
         if cached is None:
-            cached = self._stack_objects[index] = self._read_stack_objects(self.func(index).stack_objects)
+            off = self.func(index).stack_objects
+            cached = self._stack_objects[index] = self._read_stack_objects(off) if off >= 0 else ()
         return cached
 
-    def _read_stack_objects(self, addr: int) -> tuple[StackObject, ...]:
-        if not addr:
-            return ()
+    def _read_stack_objects(self, off: int) -> tuple[StackObject, ...]:
         img, ps = self.image, self.ptr_size
         try:
+            addr = self.gofunc + off
             n = struct.unpack_from(self.end + ("Q" if ps == 8 else "I"), img.read(addr, ps))[0]
             if not 0 < n <= 4096:
                 return ()
             raw = img.read(addr + ps, 16 * n)
             rodata = img.section(".rodata")
             out = []
-            for off, size, ptr_bytes, gcdataoff in struct.iter_unpack(self.end + "iiiI", raw):
+            for frame_off, size, ptr_bytes, gcdataoff in struct.iter_unpack(self.end + "iiiI", raw):
                 mask = None
                 if ptr_bytes >= 0 and rodata is not None:
                     mask = bytes(img.read(rodata.addr + gcdataoff, -(-ptr_bytes // (8 * ps))))
-                out.append(StackObject(off, size, abs(ptr_bytes), mask))
+                out.append(StackObject(frame_off, size, abs(ptr_bytes), mask))
         except (ProfileError, ValueError, struct.error):
             return ()  # a corrupt record only loses this frame's objects
         return tuple(out)
