@@ -424,13 +424,17 @@ def test_growth_reachable_through_values_but_retained_elsewhere_is_not_this_maps
 
 def test_rebuilt_every_interval_is_churn():
     """A pointer-free map or slice made anew in every interval (its header or array at a new address each
-    time, its size held) is churn; one rebuild in three intervals is not."""
-    m = [classic_sample(i, 64, addr=0xC000100000 + 0x1000 * i) for i in range(3)]
+    time, its size held) is churn when it is a large object; one rebuild in three intervals is not, nor is
+    a small copy made each time."""
+    m = [classic_sample(i, 4096, addr=0xC000100000 + 0x100000 * i) for i in range(3)]
+    assert m[0].structure_bytes > 32768
     v = check(judge_map("m", m, [], CLASSIC), "churn")
     assert v.confidence == "high" and any("new allocation in every interval" in e.text for e in v.evidence)
-    once = [classic_sample(i, 64, addr=0xC000100000 + (0x1000 if i == 3 else 0)) for i in range(4)]
+    once = [classic_sample(i, 4096, addr=0xC000100000 + (0x100000 if i == 3 else 0)) for i in range(4)]
     check(judge_map("m", once, [], CLASSIC), "healthy")
-    page = [slice_sample(i, 4096, elem=1, array=0xC000200000 + 0x2000 * i) for i in range(3)]
+    page = [slice_sample(i, 65536, elem=1, array=0xC000200000 + 0x20000 * i) for i in range(3)]
     check(judge_slice("s", page, [], SWISS), "churn")
-    same = [slice_sample(i, 4096, elem=1, array=0xC000200000) for i in range(3)]
+    same = [slice_sample(i, 65536, elem=1, array=0xC000200000) for i in range(3)]
     check(judge_slice("s", same, [], SWISS), "healthy")
+    small = [slice_sample(i, 16, array=0xC000300000 + 0x100 * i) for i in range(3)]  # slicepin's copied tail
+    check(judge_slice("s", small, [], SWISS), "healthy")

@@ -458,13 +458,19 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
     return None
 
 
-def _steady(f: TimeFacts, kind: str, evidence: list[Evidence]) -> tuple[str, str, str | None]:
-    """churn, healthy or undetermined for an item that neither leaks nor wastes memory."""
-    if f.remade_every_interval:
-        own = "map header" if kind == "map" else "array"
-        evidence.append(Evidence("snapshots", f"its {own} was a new allocation in every interval (the previous one "
-                                 "dropped) while its size held: the variable is rebuilt, not updated",
-                                 {"remade": f.remade}))
+def _steady(f: TimeFacts, kind: str, evidence: list[Evidence], own_bytes: int = 0,
+            version: GoVersion | None = None) -> tuple[str, str, str | None]:
+    """churn, healthy or undetermined for an item that neither leaks nor wastes memory.
+
+    ``own_bytes``: the item's own allocation (a map's structure, a slice's array). Rebuilt in every
+    interval, it is churn when it is a large object (its own span, > maxSmallSize): heavy allocation
+    while in-use holds. A small one made anew each time (a 128-byte copy) is no load worth a verdict.
+    """
+    if f.remade_every_interval and own_bytes > for_version(version).max_small_size:
+        what = "map (header and structure)" if kind == "map" else "array"
+        evidence.append(Evidence("snapshots", f"its {what} of {own_bytes:,} bytes was a new allocation in every "
+                                 "interval (the previous one dropped) while its size held: rebuilt, not updated",
+                                 {"remade": f.remade, "own_bytes": own_bytes}))
         conf = "high" if f.n >= CONFIDENT_SAMPLES else "low"
         return "churn", conf, None if conf == "high" else f"{CONFIDENT_SAMPLES}+ samples"
     if f.n >= 2 and f.turnover_known:
@@ -556,7 +562,7 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
         needs = "a second snapshot, to see whether the map refills (then the capacity is in use)" if single else None
         return Verdict("retained-capacity", "medium" if single else "high", evidence, fix, freed, needs)
 
-    verdict, conf, needs = _steady(f, "map", evidence)
+    verdict, conf, needs = _steady(f, "map", evidence, last.structure_bytes, v)
     fix = MAP_FIX["churn"] if verdict == "churn" else ""
     return Verdict(verdict, conf, evidence, fix, 0, needs)
 
@@ -742,5 +748,5 @@ def judge_slice(name: str, samples: list[SliceSample], sites: list[SiteSeries], 
                            SLICE_FIX["retained-capacity"], freed,
                            "a second snapshot, to see whether the spare capacity is reused" if single else None)
 
-    verdict, conf, needs = _steady(f, "slice", evidence)
+    verdict, conf, needs = _steady(f, "slice", evidence, last.alloc_bytes or 0, v)
     return Verdict(verdict, conf, evidence, SLICE_FIX["churn"] if verdict == "churn" else "", 0, needs)

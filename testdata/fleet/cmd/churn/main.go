@@ -6,8 +6,8 @@
 // recent = append(recent[1:], r): the popped ones stay in the array's prefix
 // (the GC still sees them) until append reallocates -- bounded, not a leak.
 // main.page and main.tally are rebuilt, not updated: every step makes a fresh
-// 4 KiB page and a fresh 64-entry map and drops the previous ones. Neither
-// holds a pointer, so only their own allocation changing says churn.
+// 64 KiB page and a fresh 4096-entry map and drops the previous ones. Neither
+// holds a pointer, so only their own (large) allocation changing says churn.
 package main
 
 import (
@@ -21,8 +21,8 @@ const (
 	window      = 2000
 	payloadSize = 1024
 	recentLen   = 256
-	pageSize    = 4096
-	tallySize   = 64
+	pageSize    = 64 << 10
+	tallySize   = 4096
 )
 
 type request struct {
@@ -68,8 +68,8 @@ func main() {
 	fleetkit.Slice("main.recent", &recent)
 	fleetkit.Slice("main.page", &page)
 	fleetkit.Map("main.tally", &tally)
-	fleetkit.Expect("main.page", "churn", "a fresh 4 KiB page every step, the previous one dropped")
-	fleetkit.Expect("main.tally", "churn", "a fresh 64-entry map every step, the previous one dropped")
+	fleetkit.Expect("main.page", "churn", "a fresh 64 KiB page every step, the previous one dropped")
+	fleetkit.Expect("main.tally", "churn", "a fresh 4096-entry map every step, the previous one dropped")
 	fleetkit.Expect("main.inflight", "churn", "perStep requests admitted and retired every step; len stays window")
 	fleetkit.Expect("main.batch", "churn", "reused slice whose elements are all fresh requests every step; len and cap stay")
 	fleetkit.Expect("main.recent", "churn", "a sliding window: every step pushes perStep fresh requests and pops as many; len stays recentLen")

@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"goinspect.test/fleet/internal/fleetkit"
@@ -234,25 +235,39 @@ func main() {
 		<-ready
 		fleetkit.Expect(name, "healthy", "filled once when its worker starts, never written again")
 	}
-	go tally(park, fleetkit.StackMap[string, int]("main.tally.seen"), func(f func()) { f() })
+	// tally and serve publish their first truth on their own schedule: main waits for both (and the
+	// spinner) before serving, so no /truth ever shows them unpublished.
+	var started sync.WaitGroup
+	go tally(park, firstPublish(fleetkit.StackMap[string, int]("main.tally.seen"), &started), func(f func()) { f() })
 	const serve = "main.(*registry).serve."
 	go (&registry{byName: map[string]int{}}).serve(park, registryTruth{
 		byName:      fleetkit.StackMap[string, int](serve + "r.byName"),
 		order:       fleetkit.StackSlice[string](serve + "r.order"),
 		spareByName: fleetkit.StackMap[string, int](serve + "spare.byName"),
-		spareOrder:  fleetkit.StackSlice[string](serve + "spare.order"),
+		spareOrder:  firstPublish(fleetkit.StackSlice[string](serve+"spare.order"), &started), // published last
 	})
 	for _, field := range []string{"r.byName", "r.order", "spare.byName", "spare.order"} {
 		fleetkit.Expect(serve+field, "healthy", "three names registered when the goroutine starts, never changed")
 	}
 	fleetkit.Expect("main.tally.seen", "healthy", "six words counted once; the variable lives on the heap, its pointer in the frame")
 	if os.Getenv("STACKMAP_SPIN") == "1" {
-		go spinner(fleetkit.StackMap[int64, int64]("main.spinner.m"))
+		go spinner(firstPublish(fleetkit.StackMap[int64, int64]("main.spinner.m"), &started))
 		fleetkit.Expect("main.spinner.m", "healthy", "filled once, then only read by a goroutine that never parks")
 	}
 	fleetkit.Extra("per_step", func() any { return perStep })
 	fleetkit.Extra("workers", func() any { return workers })
+	started.Wait()
 	fleetkit.Run(step)
+}
+
+// firstPublish wraps a publisher so that started is done once the goroutine has published the first time.
+func firstPublish[T any](publish func(T), started *sync.WaitGroup) func(T) {
+	var once sync.Once
+	started.Add(1)
+	return func(v T) {
+		publish(v)
+		once.Do(started.Done)
+	}
 }
 
 func envOr(name, fallback string) string {
