@@ -381,28 +381,53 @@ def _plausible(kind: str, words: list[int | None]) -> bool:
 
 def _var_slots(var: Any, pieces: Any, cfa: int, st: Any, mem: Memory,
                word_addresses: Callable[..., list[int] | None]) -> list[tuple[str, str, str, list[int] | None]]:
-    """(name suffix, kind, type, word addresses or None) of each map/slice the variable holds."""
+    """(name suffix, kind, type, word addresses or None) of each map/slice the variable holds. A field
+    reached through pointers (``f.then``) whose pointer is nil now holds nothing and is left out."""
     nwords = {"map": 1, "slice": 3}
     if var.kind in ("map", "slice"):
         return [("", var.kind, var.type_name, word_addresses(pieces, cfa, 0, nwords[var.kind]))]
     if var.kind == "struct":
-        return [(f".{f.name}", f.kind, f.type_name, word_addresses(pieces, cfa, f.offset, nwords[f.kind]))
-                for f in var.fields]
+        out = []
+        for f in var.fields:
+            if not f.then:
+                out.append((f".{f.name}", f.kind, f.type_name, word_addresses(pieces, cfa, f.offset, nwords[f.kind])))
+                continue
+            slot = word_addresses(pieces, cfa, f.offset, 1)
+            at = _follow(st, mem, _word(st, mem, slot[0]), f.then) if slot else None
+            if slot is None or at is not None:
+                out.append((f".{f.name}", f.kind, f.type_name,
+                            None if slot is None else [at + PTR_SIZE * i for i in range(nwords[f.kind])]))  # type: ignore[operator]
+        return out
     # a pointer: to a map/slice variable moved to the heap, or to a struct with map/slice fields
     slot = word_addresses(pieces, cfa, 0, 1)
     if slot is None:
         return [("", "ptr", var.type_name, None)]
-    ptr = st.word(slot[0])
-    if ptr is None:
-        data = read_or_none(mem, slot[0], PTR_SIZE)
-        ptr = uint_at(data, 0, PTR_SIZE) if data else 0
+    ptr = _word(st, mem, slot[0])
     if not ptr:
         return []
     if not var.fields:
         kind = "map" if var.type_name.startswith("map[") else "slice"
         return [("", kind, var.type_name, [ptr + PTR_SIZE * i for i in range(nwords[kind])])]
-    return [(f".{f.name}", f.kind, f.type_name, [ptr + f.offset + PTR_SIZE * i for i in range(nwords[f.kind])])
-            for f in var.fields]
+    out = []
+    for f in var.fields:
+        at = _follow(st, mem, ptr + f.offset, f.then, load_first=False) if f.then else ptr + f.offset
+        if at is not None:
+            out.append((f".{f.name}", f.kind, f.type_name, [at + PTR_SIZE * i for i in range(nwords[f.kind])]))
+    return out
+
+
+def _follow(st: Any, mem: Memory, addr: int | None, then: tuple[int, ...], *, load_first: bool = True) -> int | None:
+    """Where a field path ends: ``addr`` is the first pointer's value (``load_first=False``: its address),
+    then each offset of ``then`` is added to the pointer loaded before it. None at a nil or unreadable one."""
+    ptr = addr if load_first else _word(st, mem, addr)  # type: ignore[arg-type]
+    for i, step in enumerate(then):
+        if not ptr:
+            return None
+        at = ptr + step
+        if i == len(then) - 1:
+            return at
+        ptr = _word(st, mem, at)
+    return None
 
 
 def _unique_names(found: list[tuple[str, int, int, Root]]) -> list[Root]:

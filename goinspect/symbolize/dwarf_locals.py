@@ -33,21 +33,28 @@ from typing import Any, Iterable
 from goinspect.run.toolchain import cache_dir
 
 #: Bump when the cached JSON changes meaning.
-_SCHEMA = 3
+_SCHEMA = 4
 #: Cached binaries kept (least recently used go first).
 _KEEP = 32
 
 Piece = tuple[int, str, int]  # (size in bytes or 0 for whole, kind, value)
 
 
+#: Pointers a local's field path may go through (``s.store.byID``: one), as for globals.
+MAX_FIELD_DEREFS = 2
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRef:
-    """A map/slice field of a struct local: ``name`` at byte ``offset``."""
+    """A map/slice inside a struct local: ``name`` (``byID``, or a path ``store.byID``) at byte ``offset``;
+    ``then``: offsets after each pointer load on the way (``store`` is a pointer at ``offset``, the map is
+    ``then[0]`` bytes into what it points to)."""
 
     name: str
     offset: int
     type_name: str
     kind: str  # 'map' | 'slice'
+    then: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,8 @@ class LocalsIndex:
     # -- cache ---------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {str(e): [[v.function, v.name, v.kind, v.type_name, [[f.name, f.offset, f.type_name, f.kind] for f in v.fields],
+        return {str(e): [[v.function, v.name, v.kind, v.type_name,
+                          [[f.name, f.offset, f.type_name, f.kind, list(f.then)] for f in v.fields],
                           [list(r) for r in v.scope], [[lo, hi, [list(p) for p in ps]] for lo, hi, ps in v.locs],
                           v.inlined, v.elided] for v in vs] for e, vs in self.by_entry.items()}
 
@@ -101,7 +109,7 @@ class LocalsIndex:
     def from_json(cls, data: dict[str, Any]) -> "LocalsIndex":
         out: dict[int, list[LocalVar]] = {}
         for e, vs in data.items():
-            out[int(e)] = [LocalVar(fn, name, kind, tn, tuple(FieldRef(*f) for f in fields),
+            out[int(e)] = [LocalVar(fn, name, kind, tn, tuple(FieldRef(*f[:4], tuple(f[4])) for f in fields),
                                     tuple((a, b) for a, b in scope),
                                     tuple((lo, hi, tuple((s, k, x) for s, k, x in ps)) for lo, hi, ps in locs),
                                     bool(inl), bool(elided))
@@ -211,6 +219,7 @@ class _Builder:
         self.loc_parser = dwarf.location_lists()
         self.range_lists = dwarf.range_lists()
         self._types: dict[int, tuple[str, str, tuple[FieldRef, ...]] | None] = {}
+        self._fields: dict[tuple[int, int], tuple[FieldRef, ...]] = {}
 
     def walk(self, die: Any, function: str, scope: tuple[tuple[int, int], ...], low: int, high: int,
              inlined: bool, out: list[LocalVar]) -> None:
@@ -294,10 +303,7 @@ class _Builder:
             target = t.get_DIE_from_attribute("DW_AT_type")
             tname = _name(target)
             tk = _container_kind(tname)
-            for _ in range(8):  # Go names a struct type through a typedef of the same name
-                if target.tag != "DW_TAG_typedef" or "DW_AT_type" not in target.attributes:
-                    break
-                target = target.get_DIE_from_attribute("DW_AT_type")
+            target = _strip_typedefs(target)
             if tk:
                 result = ("ptr", tname, ())
             elif target.tag == "DW_TAG_structure_type":
@@ -310,21 +316,42 @@ class _Builder:
         self._types[t.offset] = result
         return result
 
-    def container_fields(self, struct: Any) -> tuple[FieldRef, ...]:
-        if _container_kind(_name(struct)):
-            return ()
-        out = []
-        for m in struct.iter_children():
-            if m.tag != "DW_TAG_member" or "DW_AT_type" not in m.attributes:
-                continue
-            loc = m.attributes.get("DW_AT_data_member_location")
-            if loc is None or not isinstance(loc.value, int):
-                continue
-            tname = _name(m.get_DIE_from_attribute("DW_AT_type"))
-            k = _container_kind(tname)
-            if k:
-                out.append(FieldRef(_name(m), loc.value, tname, k))
-        return tuple(out)
+    def container_fields(self, struct: Any, derefs: int = MAX_FIELD_DEREFS) -> tuple[FieldRef, ...]:
+        """Maps and slices inside a struct: its fields, fields of struct fields, and -- up to ``derefs``
+        pointer loads -- fields of structs a field points to (never into the runtime's own types or an
+        interface's dynamic value). Memoized per (type, derefs); a type met again on its own path ends."""
+        key = (struct.offset, derefs)
+        if key in self._fields:
+            return self._fields[key]
+        self._fields[key] = ()
+        out: list[FieldRef] = []
+        if not _container_kind(_name(struct)) and not _is_interface(struct):
+            for m in struct.iter_children():
+                if m.tag != "DW_TAG_member" or "DW_AT_type" not in m.attributes:
+                    continue
+                loc = m.attributes.get("DW_AT_data_member_location")
+                if loc is None or not isinstance(loc.value, int) or _name(m) in ("", "_"):
+                    continue
+                ftype = m.get_DIE_from_attribute("DW_AT_type")
+                tname = _name(ftype)
+                k = _container_kind(tname)
+                if k:
+                    out.append(FieldRef(_name(m), loc.value, tname, k))
+                    continue
+                inner = _strip_typedefs(ftype)
+                if inner.tag == "DW_TAG_structure_type":
+                    out += [FieldRef(f"{_name(m)}.{f.name}", loc.value + f.offset, f.type_name, f.kind, f.then)
+                            for f in self.container_fields(inner, derefs)]
+                elif inner.tag == "DW_TAG_pointer_type" and derefs > 0 and "DW_AT_type" in inner.attributes:
+                    target = inner.get_DIE_from_attribute("DW_AT_type")
+                    target_name, target = _name(target), _strip_typedefs(target)
+                    if target.tag != "DW_TAG_structure_type" or target_name.startswith(_NOT_FOLLOWED) \
+                            or "<" in target_name or _container_kind(target_name):
+                        continue
+                    out += [FieldRef(f"{_name(m)}.{f.name}", loc.value, f.type_name, f.kind, (f.offset, *f.then))
+                            for f in self.container_fields(target, derefs - 1)]
+        self._fields[key] = tuple(out)
+        return self._fields[key]
 
     # -- locations and ranges -----------------------------------------------------------------
 
@@ -376,6 +403,25 @@ class _Builder:
                     out.append((lo, hi))
             return tuple(out)
         return ()
+
+
+#: Types a field path never enters: the runtime's own objects (a channel's hchan, goroutines, itabs).
+_NOT_FOLLOWED = ("runtime.", "internal/", "[]", "map[")
+
+
+def _strip_typedefs(t: Any) -> Any:
+    for _ in range(8):  # Go names a struct type through a typedef of the same name
+        if t.tag != "DW_TAG_typedef" or "DW_AT_type" not in t.attributes:
+            break
+        t = t.get_DIE_from_attribute("DW_AT_type")
+    return t
+
+
+def _is_interface(t: Any) -> bool:
+    """An interface value is (tab, data) or (_type, data): its dynamic type is not known statically."""
+    if t.tag != "DW_TAG_structure_type":
+        return False
+    return [_name(m) for m in t.iter_children() if m.tag == "DW_TAG_member"] in (["tab", "data"], ["_type", "data"])
 
 
 def _container_kind(type_name: str) -> str:

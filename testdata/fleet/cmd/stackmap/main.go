@@ -25,6 +25,10 @@
 // finds it among the frame's stack objects (FUNCDATA_StackObjects). It leaks
 // like pending; its truth is len(m), published by counter itself.
 //
+// main.holder keeps only a pointer to a service whose store field points to the
+// struct holding the map: main.holder.s.store.byID, two pointer loads from
+// the frame.
+//
 // STACKMAP_SPIN=1 adds main.spinner, a goroutine that never parks (it spins
 // in a call, its map m spilled in its frame): it is found only from its
 // thread's registers, the one case where a goroutine has no saved PC/SP.
@@ -85,6 +89,34 @@ func counter(work <-chan int, done chan<- struct{}, length *atomic.Int64) {
 		}
 		length.Store(int64(len(m)))
 		done <- struct{}{}
+	}
+}
+
+type store struct {
+	byID map[int64]string
+}
+
+type service struct {
+	name  string
+	store *store
+}
+
+// newService is not inlined: the service is a heap object, and s a pointer the frame keeps.
+//
+//go:noinline
+func newService(name string) *service {
+	return &service{name: name, store: &store{byID: map[int64]string{}}}
+}
+
+// holder's only local is s; the map is two pointers away from the frame.
+func holder(park <-chan struct{}, publish func(map[int64]string)) {
+	s := newService("holder")
+	for i := int64(0); i < 7; i++ {
+		s.store.byID[i] = strconv.FormatInt(i, 10)
+	}
+	publish(s.store.byID)
+	for range park {
+		publish(s.store.byID)
 	}
 }
 
@@ -249,6 +281,8 @@ func main() {
 	for _, field := range []string{"r.byName", "r.order", "spare.byName", "spare.order"} {
 		fleetkit.Expect(serve+field, "healthy", "three names registered when the goroutine starts, never changed")
 	}
+	go holder(park, firstPublish(fleetkit.StackMap[int64, string]("main.holder.s.store.byID"), &started))
+	fleetkit.Expect("main.holder.s.store.byID", "healthy", "seven names stored when the goroutine starts, two pointers from its frame")
 	fleetkit.Expect("main.tally.seen", "healthy", "six words counted once; the variable lives on the heap, its pointer in the frame")
 	if os.Getenv("STACKMAP_SPIN") == "1" {
 		go spinner(firstPublish(fleetkit.StackMap[int64, int64]("main.spinner.m"), &started))
