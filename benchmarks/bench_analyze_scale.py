@@ -128,7 +128,8 @@ def main() -> int:
     args = ap.parse_args()
     results = []
     for v in args.go or ["1.23.9", "1.26.6"]:
-        r = run_one(v, args.n, args.samples)  # one subprocess per run: RUSAGE_CHILDREN's max is this run's (runs grow n-wise)
+        # one subprocess per run: RUSAGE_CHILDREN's max is this run's (runs grow n-wise)
+        r = run_one(v, args.n, args.samples)
         results.append(r)
         if not args.json:
             g = r.get("graph") or {}

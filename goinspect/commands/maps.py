@@ -22,7 +22,8 @@ from goinspect.errors import UsageError
 from goinspect.render.table import render_table
 from goinspect.render.units import fmt_value
 from goinspect.runtime.census import Census
-from goinspect.runtime.roots import RUNTIME_PREFIXES, Root, gather_roots, global_container_types, prepare_roots, stack_stats
+from goinspect.runtime.roots import (RUNTIME_PREFIXES, Root, gather_roots, global_container_types, prepare_roots,
+                                     stack_stats)
 from goinspect.runtime.spans import SpanIndex
 
 MHEAP = "runtime.mheap_"

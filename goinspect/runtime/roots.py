@@ -393,10 +393,10 @@ def _var_slots(var: Any, pieces: Any, cfa: int, st: Any, mem: Memory,
                 out.append((f".{f.name}", f.kind, f.type_name, word_addresses(pieces, cfa, f.offset, nwords[f.kind])))
                 continue
             slot = word_addresses(pieces, cfa, f.offset, 1)
-            at = _follow(st, mem, _word(st, mem, slot[0]), f.then) if slot else None
-            if slot is None or at is not None:
-                out.append((f".{f.name}", f.kind, f.type_name,
-                            None if slot is None else [at + PTR_SIZE * i for i in range(nwords[f.kind])]))  # type: ignore[operator]
+            if slot is None:  # the pointer is in a register here
+                out.append((f".{f.name}", f.kind, f.type_name, None))
+            elif (at := _follow(st, mem, _word(st, mem, slot[0]), f.then)) is not None:
+                out.append((f".{f.name}", f.kind, f.type_name, [at + PTR_SIZE * i for i in range(nwords[f.kind])]))
         return out
     # a pointer: to a map/slice variable moved to the heap, or to a struct with map/slice fields
     slot = word_addresses(pieces, cfa, 0, 1)
