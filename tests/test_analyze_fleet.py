@@ -16,7 +16,7 @@ or a size from here.
   needs -- never a different verdict. The same core alone (no profiles) must give exactly the
   snapshot-decidable verdicts and ``undetermined`` for everything else.
 
-- Several cores: three gcores of one program, a step apart, analyzed together in time order
+- Several cores: three gcores of each program, a step apart, analyzed together in time order
   (``--core A --core B --core C``), must give every declared verdict, time-based ones included.
 
 Items no program declares (the standard library's tables) must never raise an alarm.
@@ -155,7 +155,7 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
     assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
 
 
-@pytest.mark.parametrize("program", ["nested", "churn"])
+@pytest.mark.parametrize("program", FLEET_PROGRAMS)
 def test_core_series_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, capsys):
     """Growth, churn and health decided from cores alone: one gcore per sample, the program stepped between."""
     if os.geteuid() != 0 or shutil.which("gcore") is None:

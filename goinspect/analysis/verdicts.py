@@ -418,8 +418,13 @@ def _time_confidence(n: int, monotonic: bool = True) -> str:
     return "medium" if n >= CONFIDENT_SAMPLES else "low"
 
 
-def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | None:
-    """(verdict, confidence, needs) when the series say leak -- or undetermined when they conflict; None otherwise."""
+def _leak_or_conflict(f: TimeFacts, kind: str, own_slack: int = 0) -> tuple[str, str, str | None] | None:
+    """(verdict, confidence, needs) when the series say leak -- or undetermined when they conflict; None otherwise.
+
+    ``own_slack``: bytes of the item's own structure beyond what a fresh one of its entries would hold.
+    Churn grows a map's structure (overflow buckets, tombstones, table growth) without adding entries, so
+    matched sites whose in-use grew by no more than that cannot, from one snapshot, be told from churn.
+    """
     grow, fall = f.growing, f.falling
     if grow and all("reachable" in tr.what for tr in grow) and f.retained is not None and not f.retained.stats.rose:
         return ("undetermined", "low", "what its values reach grows, but its retained bytes hold still: other roots "
@@ -453,6 +458,10 @@ def _leak_or_conflict(f: TimeFacts, kind: str) -> tuple[str, str, str | None] | 
                     "(the site may feed something else): more snapshots")
         if f.n >= 2 or not f.rooted:
             return None if f.rooted else ("undetermined", "low", "a snapshot showing a root reaches it")
+        total = f.site_total
+        if total is not None and total.stats.growth <= own_slack:
+            return ("undetermined", "low", f"2+ snapshots: its matched sites grew {total.stats.growth:,} bytes, no "
+                    f"more than its own structure holds beyond a fresh {kind} ({own_slack:,}) -- churn grows that too")
         return ("leak", "medium" if f.n_profiles >= CONFIDENT_SAMPLES else "low",
                 f"2+ snapshots to confirm the {kind} itself grows (the verdict rests on its profile sites)")
     return None
@@ -535,7 +544,8 @@ def judge_map(name: str, samples: list[MapSample], sites: list[SiteSeries], go_v
                     MAP_STRUCTURE_KINDS, [s.retained_bytes for s in samples], [s.addr for s in samples])
     evidence = _size_evidence(f) + _map_model_evidence(samples, v) + _site_evidence(f.sites, f.site_total)
 
-    leak = _leak_or_conflict(f, "map")
+    own_slack = max(0, last.structure_bytes - fresh_map_bytes(last.count, last, v))
+    leak = _leak_or_conflict(f, "map", own_slack)
     if leak is not None:
         verdict, conf, needs = leak
         if verdict != "leak":
