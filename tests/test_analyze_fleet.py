@@ -54,8 +54,8 @@ def judged(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {x["name"]: x for x in report["maps"] + report["slices"]}
 
 
-def table(program: str, version: str, mode: str, expect: dict[str, str], got: dict[str, dict[str, Any]]) -> str:
-    rows = [f"{program} go{version} {mode}:"]
+def table(heading: str, expect: dict[str, str], got: dict[str, dict[str, Any]]) -> str:
+    rows = [f"{heading}:"]
     for name, want in sorted(expect.items()):
         g = got.get(name)
         rows.append(f"  {name:64s} want {want:18s} got {g['verdict'] if g else 'MISSING':18s} "
@@ -79,6 +79,19 @@ def check_complete(report: dict[str, Any]) -> None:
             assert x["needs"], x["name"]
 
 
+def assert_every_declared_verdict(report: dict[str, Any], truth: dict[str, Any], label: str, capsys: Any) -> None:
+    """Every declared item got exactly its verdict, every item is complete, no undeclared item raised an alarm."""
+    expect, got = declared(truth), judged(report)
+    with capsys.disabled():
+        print("\n" + table(label, expect, got))
+    check_complete(report)
+    wrong = [f"{n}: want {w}, got {got[n]['verdict'] if n in got else 'nothing'}"
+             + (f" -- {[e['text'] for e in got[n]['evidence']]}" if n in got else "")
+             for n, w in expect.items() if n not in got or got[n]["verdict"] != w]
+    assert not wrong, "\n".join(wrong)
+    assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
+
+
 @pytest.mark.parametrize("program", FLEET_PROGRAMS)
 def test_live_verdicts(program, go_version, fleet_service, capsys):
     with fleet_service(program) as svc:
@@ -92,15 +105,7 @@ def test_live_verdicts(program, go_version, fleet_service, capsys):
         report = analyze(AnalyzeRequest(pid=svc.pid, samples=SAMPLES, interval=INTERVAL, between_samples=between))
         truth = svc.truth()
     assert report["target"]["samples"] == SAMPLES
-    expect, got = declared(truth), judged(report)
-    with capsys.disabled():
-        print("\n" + table(program, go_version, "live", expect, got))
-    check_complete(report)
-    wrong = [f"{n}: want {w}, got {got[n]['verdict'] if n in got else 'nothing'}"
-             + (f" -- {[e['text'] for e in got[n]['evidence']]}" if n in got else "")
-             for n, w in expect.items() if n not in got or got[n]["verdict"] != w]
-    assert not wrong, "\n".join(wrong)
-    assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
+    assert_every_declared_verdict(report, truth, f"{program} go{go_version} live", capsys)
 
 
 @pytest.mark.parametrize("program", FLEET_PROGRAMS)
@@ -131,7 +136,7 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
     assert report["target"]["kind"] == "core" and report["target"]["samples"] == 1
     expect, got = declared(truth), judged(report)
     with capsys.disabled():
-        print("\n" + table(program, go_version, "core+profiles", expect, got))
+        print("\n" + table(f"{program} go{go_version} core+profiles", expect, got))
     check_complete(report)
     wrong = []
     for name, want in expect.items():
@@ -179,12 +184,4 @@ def test_core_series_verdicts(program, go_version, fleet_service, fleet_exe, tmp
         for c in cores:
             c.unlink(missing_ok=True)
     assert report["target"]["kind"] == "core" and report["target"]["samples"] == SAMPLES
-    expect, got = declared(truth), judged(report)
-    with capsys.disabled():
-        print("\n" + table(program, go_version, "3 cores", expect, got))
-    check_complete(report)
-    wrong = [f"{n}: want {w}, got {got[n]['verdict'] if n in got else 'nothing'}"
-             + (f" -- {[e['text'] for e in got[n]['evidence']]}" if n in got else "")
-             for n, w in expect.items() if n not in got or got[n]["verdict"] != w]
-    assert not wrong, "\n".join(wrong)
-    assert not wrong_alarms(expect, got), wrong_alarms(expect, got)
+    assert_every_declared_verdict(report, truth, f"{program} go{go_version} 3 cores", capsys)
