@@ -79,6 +79,22 @@ def check_complete(report: dict[str, Any]) -> None:
             assert x["needs"], x["name"]
 
 
+def advance_for_sample(svc: Any, start: int, i: int) -> None:
+    """The declared sampling protocol: sample 0 at ``expect_from_phase``, one step before each later one."""
+    steps = start if i == 0 else 1
+    if steps:
+        svc.advance(steps)
+
+
+def gcore(pid: int, prefix: Path) -> Path:
+    """A core of the running process (zero pages punched out where the filesystem allows)."""
+    subprocess.run(["gcore", "-o", str(prefix), str(pid)], check=True, capture_output=True, timeout=300)
+    core = Path(f"{prefix}.{pid}")
+    if shutil.which("fallocate"):
+        subprocess.run(["fallocate", "--dig-holes", str(core)], check=False, capture_output=True)
+    return core
+
+
 def assert_every_declared_verdict(report: dict[str, Any], truth: dict[str, Any], label: str, capsys: Any) -> None:
     """Every declared item got exactly its verdict, every item is complete, no undeclared item raised an alarm."""
     expect, got = declared(truth), judged(report)
@@ -97,12 +113,8 @@ def test_live_verdicts(program, go_version, fleet_service, capsys):
     with fleet_service(program) as svc:
         start = svc.truth()["expect_from_phase"]
 
-        def between(i: int) -> None:
-            steps = start if i == 0 else 1
-            if steps:
-                svc.advance(steps)
-
-        report = analyze(AnalyzeRequest(pid=svc.pid, samples=SAMPLES, interval=INTERVAL, between_samples=between))
+        report = analyze(AnalyzeRequest(pid=svc.pid, samples=SAMPLES, interval=INTERVAL,
+                                        between_samples=lambda i: advance_for_sample(svc, start, i)))
         truth = svc.truth()
     assert report["target"]["samples"] == SAMPLES
     assert_every_declared_verdict(report, truth, f"{program} go{go_version} live", capsys)
@@ -116,19 +128,13 @@ def test_core_verdicts(program, go_version, fleet_service, fleet_exe, tmp_path, 
     with fleet_service(program, memprofilerate=1) as svc:
         start = svc.truth()["expect_from_phase"]
         for i in range(SAMPLES):
-            steps = start if i == 0 else 1
-            if steps:
-                svc.advance(steps)
+            advance_for_sample(svc, start, i)
             path = tmp_path / f"heap{i}.pb.gz"
             path.write_bytes(svc.heap_profile())
             profiles.append(str(path))
         truth = svc.truth()
-        prefix = tmp_path / "core"
-        subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=300)
-        core = Path(f"{prefix}.{svc.pid}")
+        core = gcore(svc.pid, tmp_path / "core")
     try:
-        if shutil.which("fallocate"):
-            subprocess.run(["fallocate", "--dig-holes", str(core)], check=False, capture_output=True)
         report = analyze(AnalyzeRequest(cores=(str(core),), exe=str(fleet_exe(program)), profiles=tuple(profiles)))
         alone = analyze(AnalyzeRequest(cores=(str(core),), exe=str(fleet_exe(program))))
     finally:
@@ -170,14 +176,8 @@ def test_core_series_verdicts(program, go_version, fleet_service, fleet_exe, tmp
         with fleet_service(program) as svc:
             start = svc.truth()["expect_from_phase"]
             for i in range(SAMPLES):
-                steps = start if i == 0 else 1
-                if steps:
-                    svc.advance(steps)
-                prefix = tmp_path / f"core{i}"
-                subprocess.run(["gcore", "-o", str(prefix), str(svc.pid)], check=True, capture_output=True, timeout=300)
-                cores.append(Path(f"{prefix}.{svc.pid}"))
-                if shutil.which("fallocate"):
-                    subprocess.run(["fallocate", "--dig-holes", str(cores[-1])], check=False, capture_output=True)
+                advance_for_sample(svc, start, i)
+                cores.append(gcore(svc.pid, tmp_path / f"core{i}"))
             truth = svc.truth()
         report = analyze(AnalyzeRequest(cores=tuple(map(str, cores)), exe=str(fleet_exe(program))))
     finally:
