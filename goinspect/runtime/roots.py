@@ -21,7 +21,7 @@ import dataclasses
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -73,10 +73,7 @@ class Root:
 
     def map_header(self, mem: Memory) -> int | None:
         """Address of the map header (0: a nil map; None: the variable is unreadable)."""
-        if self.inline_header:
-            return self.addr
-        data = read_or_none(mem, self.addr, PTR_SIZE)
-        return uint_at(data, 0, PTR_SIZE) if data else None
+        return self.addr if self.inline_header else _load_word(mem, self.addr)
 
     @property
     def key_elem(self) -> tuple[str, str]:
@@ -97,13 +94,7 @@ def find_roots(globals_: Iterable[GlobalLike], mem: Memory) -> list[Root]:
             found.append((0, g.name, Root(g.name, "global", g.kind, g.addr, g.type_name)))
             continue
         for path in g.paths:
-            addr: int | None = g.addr + path.steps[0]
-            for step in path.steps[1:]:
-                data = read_or_none(mem, addr, PTR_SIZE)  # type: ignore[arg-type]
-                ptr = uint_at(data, 0, PTR_SIZE) if data else 0
-                addr = ptr + step if ptr else None
-                if addr is None:
-                    break
+            addr = end_of_path(lambda a: _load_word(mem, a), g.addr, path.steps)
             if addr is not None:
                 name = g.name + path.suffix
                 found.append((len(path.steps) - 1, name, Root(name, "global", path.kind, addr, path.type_name)))
@@ -205,12 +196,10 @@ def _root_words(r: Root, mem: Memory) -> list[int | None]:
     """The map pointer, or the slice header's three words, a root holds (None where unreadable)."""
     if r.kind == "map":
         return [r.map_header(mem)]
-    n = 3
     if r.words:
-        parts = [read_or_none(mem, a, PTR_SIZE) for a in r.words]
-        return [uint_at(p, 0, PTR_SIZE) if p else None for p in parts]
-    data = read_or_none(mem, r.addr, n * PTR_SIZE)
-    return [uint_at(data, PTR_SIZE * i, PTR_SIZE) if data else None for i in range(n)]
+        return [_load_word(mem, a) for a in r.words]
+    data = read_or_none(mem, r.addr, 3 * PTR_SIZE)
+    return [uint_at(data, PTR_SIZE * i, PTR_SIZE) if data else None for i in range(3)]
 
 
 def _value_key(kind: str, words: list[int | None]) -> tuple[Any, ...]:
@@ -357,11 +346,15 @@ def _one_root_per_value(found: list[tuple[Any, ...]], held: set[tuple[Any, ...]]
 
 
 def _word(st: Any, mem: Memory, addr: int) -> int | None:
+    """A word of the goroutine's stack (read with it), or anywhere else from ``mem``."""
     w = st.word(addr)
-    if w is None:
-        data = read_or_none(mem, addr, PTR_SIZE)
-        w = uint_at(data, 0, PTR_SIZE) if data else None
-    return w
+    return _load_word(mem, addr) if w is None else w
+
+
+def _load_word(mem: Memory, addr: int) -> int | None:
+    """The pointer-sized word at ``addr``, None when unreadable."""
+    data = read_or_none(mem, addr, PTR_SIZE)
+    return uint_at(data, 0, PTR_SIZE) if data else None
 
 
 def _plausible(kind: str, words: list[int | None]) -> bool:
@@ -395,7 +388,7 @@ def _var_slots(var: Any, pieces: Any, cfa: int, st: Any, mem: Memory,
             slot = word_addresses(pieces, cfa, f.offset, 1)
             if slot is None:  # the pointer is in a register here
                 out.append((f".{f.name}", f.kind, f.type_name, None))
-            elif (at := _follow(st, mem, _word(st, mem, slot[0]), f.then)) is not None:
+            elif (at := end_of_path(lambda a: _word(st, mem, a), slot[0], (0, *f.then))) is not None:
                 out.append((f".{f.name}", f.kind, f.type_name, [at + PTR_SIZE * i for i in range(nwords[f.kind])]))
         return out
     # a pointer: to a map/slice variable moved to the heap, or to a struct with map/slice fields
@@ -410,24 +403,23 @@ def _var_slots(var: Any, pieces: Any, cfa: int, st: Any, mem: Memory,
         return [("", kind, var.type_name, [ptr + PTR_SIZE * i for i in range(nwords[kind])])]
     out = []
     for f in var.fields:
-        at = _follow(st, mem, ptr + f.offset, f.then, load_first=False) if f.then else ptr + f.offset
+        at = end_of_path(lambda a: _word(st, mem, a), ptr, (f.offset, *f.then))
         if at is not None:
             out.append((f".{f.name}", f.kind, f.type_name, [at + PTR_SIZE * i for i in range(nwords[f.kind])]))
     return out
 
 
-def _follow(st: Any, mem: Memory, addr: int | None, then: tuple[int, ...], *, load_first: bool = True) -> int | None:
-    """Where a field path ends: ``addr`` is the first pointer's value (``load_first=False``: its address),
-    then each offset of ``then`` is added to the pointer loaded before it. None at a nil or unreadable one."""
-    ptr = addr if load_first else _word(st, mem, addr)  # type: ignore[arg-type]
-    for i, step in enumerate(then):
+def end_of_path(load: Callable[[int], int | None], start: int, steps: Sequence[int]) -> int | None:
+    """Where a path of offsets with a pointer load between two of them ends (``goinspect.target.open.
+    ContainerPath`` for globals, ``FieldRef.then`` for locals): ``start + steps[0]``, then for each next
+    step load the pointer there and add it. None at a nil or unreadable pointer on the way."""
+    addr = start + steps[0]
+    for step in steps[1:]:
+        ptr = load(addr)
         if not ptr:
             return None
-        at = ptr + step
-        if i == len(then) - 1:
-            return at
-        ptr = _word(st, mem, at)
-    return None
+        addr = ptr + step
+    return addr
 
 
 def _unique_names(found: list[tuple[str, int, int, Root]]) -> list[Root]:
